@@ -1,0 +1,82 @@
+"""``zoo list``: the registered components, with their plugin and summary."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+import zoo
+from zoo.loader import plugin_of
+
+_LISTERS = {
+    "activations": zoo.list_activations,
+    "architectures": zoo.list_architectures,
+    "datasets": zoo.list_datasets,
+}
+
+
+def _source(component: zoo.Component) -> str:
+    info = plugin_of(component.plugin)
+    return info.source if info else component.plugin
+
+
+@click.command(
+    "list",
+    epilog="""\b
+Examples:
+  zoo list
+  zoo list activations
+  zoo list activations 'leaky*'
+  zoo list '*relu*'
+  zoo list datasets --json
+""",
+)
+@click.argument("kind_or_pattern", required=False, metavar="[KIND]")
+@click.argument("pattern", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+def list_command(kind_or_pattern: str | None, pattern: str | None, as_json: bool) -> None:
+    """List registered components. KIND is activations, architectures or datasets (all three
+    if left out); PATTERN is an fnmatch pattern, matched case-insensitively, '-' and '_'
+    ignored."""
+    kinds = list(_LISTERS)
+    if kind_or_pattern is not None:
+        kind = kind_or_pattern.lower()
+        matches = [k for k in _LISTERS if k.startswith(kind)]  # `zoo list act` is enough
+        if matches:
+            kinds = matches
+        elif pattern is None:  # `zoo list 'leaky*'`: a pattern over every kind
+            pattern = kind_or_pattern
+        else:
+            raise click.BadParameter(
+                f"{kind_or_pattern!r} is not one of {', '.join(_LISTERS)}", param_hint="KIND"
+            )
+    found = {kind: _LISTERS[kind](pattern) for kind in kinds}
+    if as_json:
+        rows = [
+            {
+                "kind": component.kind,
+                "name": component.name,
+                "aliases": list(component.aliases),
+                "plugin": component.plugin,
+                "source": _source(component),
+                "summary": component.summary,
+            }
+            for components in found.values()
+            for component in components
+        ]
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for index, (kind, components) in enumerate(found.items()):
+        if index:
+            click.echo()
+        click.secho(f"{kind.capitalize()} ({len(components)})", bold=True)
+        if not components:
+            click.echo(f"  none match {pattern!r}" if pattern else "  none registered")
+            continue
+        names = [c.name + (f" ({', '.join(c.aliases)})" if c.aliases else "") for c in components]
+        sources = [_source(c) for c in components]
+        name_width = max(len(n) for n in names)
+        source_width = max(len(s) for s in sources)
+        for name, source, component in zip(names, sources, components, strict=True):
+            click.echo(f"  {name:<{name_width}}  {source:<{source_width}}  {component.summary}")

@@ -1,0 +1,146 @@
+"""``zoo train``: one training run, as ``zoo.train`` does it."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from pathlib import Path
+
+import click
+
+import zoo
+from zoo.training import DEFAULT_OUTPUT_DIR
+
+
+def _devices(value: str) -> int | str | list[int]:
+    """``auto``, a count (``2``), or a list of indices (``0,1``), as Lightning takes them."""
+    if value == "auto" or value == "-1":
+        return value if value == "auto" else -1
+    try:
+        if "," in value:
+            return [int(part) for part in value.split(",") if part.strip()]
+        return int(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not 'auto', a number or a list like 0,1") from None
+
+
+@click.command(
+    "train",
+    epilog="""\b
+Examples:
+  zoo train --arch mlp --act leakyrelu
+  zoo train --act 'leakyrelu:negative_slope=0.2' --epochs 1 --json
+  zoo train --arch 'mlp:hidden=(256,128)' --act gelu --optimizer sgd --lr 0.05
+  zoo train --data-dir ~/datasets --output-dir /tmp/runs --seed 0 --max-steps 100
+""",
+)
+@click.option("--arch", default="mlp", show_default=True, help="Architecture spec, NAME[:k=v,...].")
+@click.option("--act", default="relu", show_default=True, help="Activation spec, NAME[:k=v,...].")
+@click.option("--dataset", default="mnist", show_default=True, help="Dataset spec, NAME[:k=v,...].")
+@click.option("--epochs", default=5, show_default=True, type=click.IntRange(min=1))
+@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--lr",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Learning rate [default: 1e-3 for adam/adamw, 1e-2 for sgd].",
+)
+@click.option(
+    "--optimizer",
+    type=click.Choice(["adam", "adamw", "sgd"], case_sensitive=False),
+    default="adam",
+    show_default=True,
+    help="sgd uses momentum 0.9.",
+)
+@click.option("--seed", type=int, default=None, help="Seed everything [default: random, recorded].")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Dataset root [default: $ZOO_DATA_DIR, else ~/.cache/lightning-zoo/data].",
+)
+@click.option(
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_OUTPUT_DIR,
+    show_default=True,
+    help="Where run directories go.",
+)
+@click.option(
+    "--accelerator", default="auto", show_default=True, help="cpu, gpu, cuda, mps, tpu or auto."
+)
+@click.option(
+    "--devices",
+    default="auto",
+    show_default=True,
+    help="auto, a number of devices, or device indices like 0,1.",
+)
+@click.option(
+    "--precision",
+    default=None,
+    help="32-true, 16-mixed, bf16-mixed, 64-true ... [default: 32-true].",
+)
+@click.option(
+    "--max-steps",
+    default=-1,
+    show_default=True,
+    type=int,
+    help="Stop after this many optimizer steps (-1: no limit).",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print only one JSON object with the results on stdout."
+)
+def train_command(
+    arch: str,
+    act: str,
+    dataset: str,
+    epochs: int,
+    batch_size: int,
+    lr: float | None,
+    optimizer: str,
+    seed: int | None,
+    data_dir: Path | None,
+    output_dir: Path,
+    accelerator: str,
+    devices: str,
+    precision: str | None,
+    max_steps: int,
+    as_json: bool,
+) -> None:
+    """Train an architecture with an activation on a dataset, then test it.
+
+    Each run gets a directory under --output-dir with config.json, metrics.csv,
+    checkpoints/best.ckpt and last.ckpt, and results.json.
+    """
+    # With --json stdout carries the one JSON object; whatever else prints goes to stderr.
+    redirect = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
+    with redirect:
+        result = zoo.train(
+            arch,
+            act=act,
+            dataset=dataset,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            optimizer=optimizer,
+            seed=seed,
+            data_dir=data_dir,
+            output_dir=output_dir,
+            accelerator=accelerator,
+            devices=_devices(devices),
+            precision=precision,
+            max_steps=max_steps,
+            progress=not as_json,
+        )
+    if as_json:
+        click.echo(json.dumps(result.to_dict()))
+        return
+    click.echo(
+        f"\nTest accuracy {result.test_acc:.2%} (loss {result.test_loss:.4f}) · "
+        f"{result.arch} + {result.act} on {result.dataset} · {result.epochs} epoch(s), "
+        f"{result.steps} steps in {result.train_seconds:.1f} s on {result.accelerator} · "
+        f"seed {result.seed}"
+    )
+    click.echo(f"Run directory: {result.run_dir}")
+    click.echo(f"Checkpoint:    {result.checkpoint}")

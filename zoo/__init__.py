@@ -1,0 +1,60 @@
+"""lightning-zoo: compose an architecture, an activation and a dataset into a Lightning run.
+
+>>> import zoo
+>>> model = zoo.create_model("mlp", act="leakyrelu:negative_slope=0.2",
+...                          input_shape=(1, 28, 28), num_classes=10)
+>>> result = zoo.train("mlp", act="leakyrelu", dataset="mnist", epochs=1)  # doctest: +SKIP
+
+Importing ``zoo`` is cheap: torch and Lightning load only when something is built or trained.
+"""
+
+from zoo._version import __version__
+from zoo.api import (
+    create_activation,
+    create_datamodule,
+    create_model,
+    list_activations,
+    list_architectures,
+    list_datasets,
+)
+from zoo.errors import (
+    ComponentSpecError,
+    DataNotFoundError,
+    DuplicateComponentError,
+    UnknownComponentError,
+    ZooError,
+    ZooUsageError,
+)
+from zoo.hookspecs import Register, hookimpl, hookspec
+from zoo.loader import PluginError, get_plugin_manager, register_plugin, unregister_plugin
+from zoo.registry import Component
+from zoo.specs import ComponentSpec, parse_spec
+from zoo.training import TrainResult, train
+
+__all__ = [
+    "Component",
+    "ComponentSpec",
+    "ComponentSpecError",
+    "DataNotFoundError",
+    "DuplicateComponentError",
+    "PluginError",
+    "Register",
+    "TrainResult",
+    "UnknownComponentError",
+    "ZooError",
+    "ZooUsageError",
+    "__version__",
+    "create_activation",
+    "create_datamodule",
+    "create_model",
+    "get_plugin_manager",
+    "hookimpl",
+    "hookspec",
+    "list_activations",
+    "list_architectures",
+    "list_datasets",
+    "parse_spec",
+    "register_plugin",
+    "train",
+    "unregister_plugin",
+]

@@ -1,0 +1,110 @@
+"""Build components by spec: ``create_activation``, ``create_model``, ``create_datamodule``, and
+list them. Torch is imported only when something is built."""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from zoo.errors import ComponentSpecError
+from zoo.loader import get_registry
+from zoo.registry import Component, Kind
+from zoo.specs import ComponentSpec, parse_spec
+
+if TYPE_CHECKING:
+    import lightning as L
+    from torch import nn
+
+DEFAULT_BATCH_SIZE = 64
+
+
+def resolve(
+    kind: Kind, spec: str | ComponentSpec, **kwargs: Any
+) -> tuple[Component, ComponentSpec]:
+    """Look up a spec's component and check its arguments (``kwargs`` override the spec's)."""
+    parsed = parse_spec(spec).with_kwargs(**kwargs)
+    component = get_registry().get(kind, parsed.name)
+    component.check_arguments(parsed.kwargs)
+    return component, ComponentSpec(component.name, parsed.kwargs)
+
+
+def activation_factory(spec: str | ComponentSpec, **kwargs: Any) -> Callable[[], nn.Module]:
+    """A zero-argument callable returning a fresh activation module per call, as architectures
+    receive it."""
+    component, parsed = resolve("activation", spec, **kwargs)
+    component.build(parsed.kwargs)  # fail now, not inside the architecture
+    return functools.partial(component.factory, **parsed.kwargs)
+
+
+def create_activation(spec: str | ComponentSpec, **kwargs: Any) -> nn.Module:
+    """A fresh activation module, e.g. ``create_activation("leakyrelu:negative_slope=0.2")``."""
+    component, parsed = resolve("activation", spec, **kwargs)
+    return component.build(parsed.kwargs)
+
+
+def create_model(
+    arch: str | ComponentSpec,
+    *,
+    act: str | ComponentSpec = "relu",
+    input_shape: Sequence[int] | None = None,
+    num_classes: int | None = None,
+    dataset: str | ComponentSpec | L.LightningDataModule | None = None,
+    **kwargs: Any,
+) -> nn.Module:
+    """Build an architecture around an activation.
+
+    ``input_shape`` (C, H, W) and ``num_classes`` are given directly or read from ``dataset``
+    (a spec or a datamodule); ``kwargs`` go to the architecture, over its spec's arguments.
+    """
+    if dataset is not None:
+        datamodule = (
+            dataset
+            if not isinstance(dataset, (str, ComponentSpec))
+            else (create_datamodule(dataset))
+        )
+        input_shape = input_shape or datamodule.input_shape  # type: ignore[union-attr]
+        num_classes = num_classes or datamodule.num_classes  # type: ignore[union-attr]
+    if input_shape is None or num_classes is None:
+        raise ComponentSpecError(
+            "create_model needs input_shape and num_classes, or a dataset to read them from",
+            kind="architecture",
+        )
+    shape = tuple(int(n) for n in input_shape)
+    if len(shape) != 3:
+        raise ComponentSpecError(f"input_shape must be (C, H, W), got {tuple(input_shape)}")
+    component, parsed = resolve("architecture", arch, **kwargs)
+    return component.build(
+        parsed.kwargs, act=activation_factory(act), input_shape=shape, num_classes=num_classes
+    )
+
+
+def create_datamodule(
+    spec: str | ComponentSpec,
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    **kwargs: Any,
+) -> L.LightningDataModule:
+    """A dataset's LightningDataModule; it has ``input_shape``, ``num_classes``, ``class_names``.
+
+    ``data_dir`` defaults to ``$ZOO_DATA_DIR``, else a per-user cache directory.
+    """
+    component, parsed = resolve("dataset", spec, **kwargs)
+    return component.build(parsed.kwargs, data_dir=data_dir, batch_size=batch_size)
+
+
+def list_activations(pattern: str | None = None) -> list[Component]:
+    """Registered activations, optionally filtered by an fnmatch pattern such as ``"leaky*"``."""
+    return get_registry().components("activation", pattern)
+
+
+def list_architectures(pattern: str | None = None) -> list[Component]:
+    """Registered architectures, optionally filtered by an fnmatch pattern."""
+    return get_registry().components("architecture", pattern)
+
+
+def list_datasets(pattern: str | None = None) -> list[Component]:
+    """Registered datasets, optionally filtered by an fnmatch pattern."""
+    return get_registry().components("dataset", pattern)

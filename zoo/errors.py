@@ -1,0 +1,40 @@
+"""The errors lightning-zoo raises. Each message says what went wrong and what to do about it."""
+
+from __future__ import annotations
+
+
+class ZooError(Exception):
+    """Base class of every error lightning-zoo raises on purpose."""
+
+
+class ZooUsageError(ZooError, ValueError):
+    """The user asked for something that does not exist or cannot be built (CLI exit code 2)."""
+
+
+class UnknownComponentError(ZooUsageError):
+    """A component name that no plugin registered."""
+
+    def __init__(self, kind: str, name: str, suggestions: list[str]) -> None:
+        self.kind = kind
+        self.name = name
+        self.suggestions = suggestions
+        hint = ""
+        if suggestions:
+            hint = " Did you mean " + " or ".join(repr(s) for s in suggestions) + "?"
+        super().__init__(f"unknown {kind} {name!r}.{hint} Run 'zoo list {kind}s' to see them all.")
+
+
+class ComponentSpecError(ZooUsageError):
+    """A component spec that does not parse, or arguments the component does not accept."""
+
+    def __init__(self, message: str, *, kind: str | None = None) -> None:
+        self.kind = kind
+        super().__init__(message)
+
+
+class DuplicateComponentError(ZooError):
+    """Two plugins registered the same (normalised) name."""
+
+
+class DataNotFoundError(ZooError):
+    """A dataset's files are missing and could not be downloaded."""

@@ -1,0 +1,78 @@
+"""The hooks a lightning-zoo plugin can implement.
+
+A plugin is a module or object with functions marked ``@zoo.hookimpl`` and named after these specs.
+Each ``register_*`` hook receives a ``register`` callback; call it once per component::
+
+    @zoo.hookimpl
+    def register_activations(register):
+        register("snake", Snake, summary="x + sin²(a·x)/a (Ziyin et al. 2020)")
+
+A factory is a callable, or a ``"module:attribute"`` string naming one, imported only when the
+component is first built: that keeps ``zoo list`` and ``zoo --help`` free of heavy imports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Protocol
+
+import pluggy
+
+if TYPE_CHECKING:
+    import click
+
+PROJECT_NAME = "zoo"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+class Register(Protocol):
+    """The callback passed to the ``register_*`` hooks."""
+
+    def __call__(
+        self,
+        name: str,
+        factory: Callable[..., Any] | str,
+        *,
+        summary: str,
+        aliases: Iterable[str] = (),
+    ) -> None:
+        """Register ``factory`` under ``name`` (and ``aliases``), shown with ``summary``."""
+
+
+@hookspec
+def register_activations(register: Register) -> None:
+    """Register activation functions.
+
+    An activation factory takes keyword arguments only (those a spec such as
+    ``leakyrelu:negative_slope=0.2`` sets) and returns a fresh ``torch.nn.Module`` on every call.
+    """
+
+
+@hookspec
+def register_architectures(register: Register) -> None:
+    """Register model architectures.
+
+    An architecture factory is called as ``factory(act=..., input_shape=(C, H, W),
+    num_classes=..., **spec_kwargs)`` and returns a ``torch.nn.Module`` mapping a batch of shape
+    ``(N, C, H, W)`` to ``(N, num_classes)`` logits or log-probabilities. ``act`` is a
+    zero-argument callable returning a fresh activation module: call it once per place the
+    architecture needs an activation.
+    """
+
+
+@hookspec
+def register_datasets(register: Register) -> None:
+    """Register datasets.
+
+    A dataset factory is called as ``factory(data_dir=..., batch_size=..., **spec_kwargs)`` and
+    returns a ``lightning.LightningDataModule`` with train, val and test dataloaders that also has
+    the attributes ``input_shape`` (C, H, W), ``num_classes`` and ``class_names``, readable before
+    any data is loaded (see :class:`zoo.data.ClassificationDataModule`).
+    """
+
+
+@hookspec
+def register_commands(cli: click.Group) -> None:
+    """Add click commands to the ``zoo`` command group, e.g. ``cli.add_command(my_command)``."""

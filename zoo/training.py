@@ -1,0 +1,281 @@
+"""The composition of a run: components by spec -> LightningModule + DataModule -> Trainer.
+
+Every run gets its own directory with ``config.json`` (the resolved configuration and versions),
+``metrics.csv`` (Lightning's CSVLogger), ``checkpoints/best.ckpt`` and ``checkpoints/last.ckpt``,
+and ``results.json`` (the same object ``zoo train --json`` prints).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import random
+import re
+import sys
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from zoo.api import DEFAULT_BATCH_SIZE, resolve
+from zoo.errors import ZooUsageError
+from zoo.loader import plugin_of
+
+DEFAULT_OUTPUT_DIR = "runs"
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced; ``to_dict()`` is what ``zoo train --json`` prints."""
+
+    test_acc: float
+    test_loss: float
+    train_seconds: float
+    run_dir: str
+    checkpoint: str
+    arch: str
+    act: str
+    dataset: str
+    epochs: int
+    steps: int
+    seed: int
+    best_val_acc: float | None
+    accelerator: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def train(
+    arch: str = "mlp",
+    act: str = "relu",
+    dataset: str = "mnist",
+    *,
+    epochs: int = 5,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    lr: float | None = None,
+    optimizer: str = "adam",
+    seed: int | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+    output_dir: str | os.PathLike[str] = DEFAULT_OUTPUT_DIR,
+    accelerator: str = "auto",
+    devices: int | str | list[int] = "auto",
+    precision: str | None = None,
+    max_steps: int = -1,
+    progress: bool = True,
+    trainer_options: dict[str, Any] | None = None,
+) -> TrainResult:
+    """Train ``arch`` with activation ``act`` on ``dataset`` and evaluate it on the test split.
+
+    ``arch``, ``act`` and ``dataset`` are component specs such as ``"mlp:hidden=(256,128)"``.
+    ``seed`` defaults to a random one, recorded in the run's config. ``trainer_options`` go to
+    ``lightning.Trainer`` as they are. With ``progress=False`` nothing is printed.
+    """
+    # Check every name and argument before anything slow happens.
+    arch_component, arch_spec = resolve("architecture", arch)
+    act_component, act_spec = resolve("activation", act)
+    data_component, data_spec = resolve("dataset", dataset)
+    from zoo.module import check_optimizer
+
+    optimizer = check_optimizer(optimizer)
+    if epochs < 1 and max_steps < 0:
+        raise ZooUsageError(f"epochs must be at least 1, got {epochs}")
+    if seed is None:
+        seed = random.SystemRandom().randrange(2**31)
+
+    import lightning as L
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger
+
+    from zoo.module import ZooClassifier
+
+    L.seed_everything(seed, workers=True, verbose=False)
+    datamodule = data_component.build(data_spec.kwargs, data_dir=data_dir, batch_size=batch_size)
+    module = ZooClassifier(
+        arch=str(arch_spec),
+        act=str(act_spec),
+        input_shape=datamodule.input_shape,
+        num_classes=datamodule.num_classes,
+        optimizer=optimizer,
+        lr=lr,
+        dataset=str(data_spec),
+        class_names=datamodule.class_names,
+    )
+    datamodule.prepare_data()  # missing data fails here, before a run directory exists
+
+    run_dir = _new_run_dir(Path(output_dir), arch_spec.name, act_spec.name, data_spec.name)
+    checkpoint = ModelCheckpoint(
+        dirpath=run_dir / "checkpoints",
+        filename="best",
+        monitor="val_acc",
+        mode="max",
+        save_last=True,
+        auto_insert_metric_name=False,
+    )
+    config: dict[str, Any] = {
+        "arch": str(arch_spec),
+        "act": str(act_spec),
+        "dataset": str(data_spec),
+        "options": {
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "lr": module.hparams["lr"],
+            "optimizer": optimizer,
+            "seed": seed,
+            "data_dir": str(getattr(datamodule, "data_dir", data_dir)),
+            "accelerator": accelerator,
+            "devices": devices,
+            "precision": precision,
+            "max_steps": max_steps,
+        },
+        "components": {
+            "arch": _origin(arch_component),
+            "act": _origin(act_component),
+            "dataset": _origin(data_component),
+        },
+        "versions": _versions(),
+        "status": "running",
+        "started": datetime.now().isoformat(timespec="seconds"),
+    }
+    with _quiet_lightning(progress):
+        try:
+            trainer = L.Trainer(
+                max_epochs=epochs,
+                max_steps=max_steps,
+                accelerator=accelerator,
+                devices=devices,
+                precision=precision,  # type: ignore[arg-type]
+                logger=CSVLogger(run_dir, name="", version=""),
+                callbacks=[checkpoint],
+                default_root_dir=run_dir,
+                enable_progress_bar=progress,
+                enable_model_summary=progress,
+                **(trainer_options or {}),
+            )
+        except (MisconfigurationException, ValueError) as error:
+            run_dir.rmdir()
+            raise ZooUsageError(f"invalid trainer setting: {error}") from error
+        _write_json(run_dir / "config.json", config)
+
+        started = time.perf_counter()
+        try:
+            trainer.fit(module, datamodule=datamodule)
+        except BaseException:
+            config["status"] = "interrupted" if trainer.interrupted else "failed"
+            _write_json(run_dir / "config.json", config)
+            raise
+        train_seconds = time.perf_counter() - started
+        best = checkpoint.best_model_path or None
+        if best is None:  # no validation happened (e.g. --max-steps inside the first epoch)
+            best = str(run_dir / "checkpoints" / "best.ckpt")
+            trainer.save_checkpoint(best)
+        (metrics,) = trainer.test(
+            module, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=True
+        )
+
+    best_score = checkpoint.best_model_score
+    result = TrainResult(
+        test_acc=float(metrics["test_acc"]),
+        test_loss=float(metrics["test_loss"]),
+        train_seconds=round(train_seconds, 3),
+        run_dir=str(run_dir),
+        checkpoint=str(best),
+        arch=str(arch_spec),
+        act=str(act_spec),
+        dataset=str(data_spec),
+        epochs=trainer.current_epoch,
+        steps=trainer.global_step,
+        seed=seed,
+        best_val_acc=float(best_score) if best_score is not None else None,
+        accelerator=type(trainer.accelerator).__name__.removesuffix("Accelerator").lower(),
+    )
+    _write_json(run_dir / "results.json", result.to_dict())
+    config["status"] = "finished"
+    _write_json(run_dir / "config.json", config)
+    return result
+
+
+def _new_run_dir(output_dir: Path, *names: str) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    slug = "-".join(re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_") for name in names)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    for attempt in range(1000):
+        candidate = (
+            output_dir / f"{stamp}-{slug}"
+            if attempt == 0
+            else (output_dir / f"{stamp}-{slug}-{attempt}")
+        )
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            continue
+        return candidate
+    raise FileExistsError(f"could not create a new run directory in {output_dir}")
+
+
+def _origin(component: Any) -> dict[str, Any]:
+    info = plugin_of(component.plugin)
+    return {
+        "name": component.name,
+        "plugin": component.plugin,
+        "distribution": info.distribution if info else None,
+        "version": info.version if info else None,
+    }
+
+
+def _versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {}
+    for dist in ("lightning-zoo", "torch", "torchvision", "lightning", "pluggy"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = None
+    versions["python"] = sys.version.split()[0]
+    return versions
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    temporary.replace(path)
+
+
+class _DropTips(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("💡")
+
+
+@contextlib.contextmanager
+def _quiet_lightning(progress: bool) -> Iterator[None]:
+    """Drop the hints Lightning prints on every run; with ``progress=False``, its info too."""
+    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric")]
+    levels = [logger.level for logger in loggers]
+    handlers = [handler for logger in loggers for handler in logger.handlers]
+    tips = _DropTips()
+    with warnings.catch_warnings():
+        # Our loaders are in-process on purpose; Lightning's hint to add workers is noise here.
+        warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+        # config.json is written into the run directory before the CSV logger starts.
+        warnings.filterwarnings("ignore", message=r".*exists and is not empty.*")
+        warnings.filterwarnings("ignore", message=r".*LeafSpec.*is deprecated.*")
+        # With --max-steps inside the first epoch there is no val_acc yet; we handle that.
+        warnings.filterwarnings("ignore", message=r".*could not find the monitored key.*")
+        for handler in handlers:
+            handler.addFilter(tips)
+        if not progress:
+            for logger in loggers:
+                logger.setLevel(logging.WARNING)
+        try:
+            yield
+        finally:
+            for handler in handlers:
+                handler.removeFilter(tips)
+            for logger, level in zip(loggers, levels, strict=True):
+                logger.setLevel(level)
