@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from zoo.cli.listing import list_command
-from zoo.cli.train import train_command
 
 import zoo
+from zoo.cli.listing import list_command
+from zoo.cli.train import train_command
 from zoo.errors import ComponentSpecError, UnknownComponentError, ZooError, ZooUsageError
 
 _OPTION_OF_KIND = {"activation": "--act", "architecture": "--arch", "dataset": "--dataset"}
@@ -18,12 +18,28 @@ class ZooGroup(click.Group):
     """Adds the commands of plugins (``register_commands``) on first need, and turns lightning-zoo
     errors into click errors: usage errors exit with 2, others with 1, never with a traceback."""
 
-    _plugin_commands_added = False
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._plugins_asked: set[str] = set()
 
     def _add_plugin_commands(self) -> None:
-        if not self._plugin_commands_added:
-            self._plugin_commands_added = True
-            zoo.get_plugin_manager().hook.register_commands(cli=self)
+        """Ask each plugin not asked yet for its commands; a name already taken is refused."""
+        hook = zoo.get_plugin_manager().hook.register_commands
+        for impl in hook.get_hookimpls():
+            if impl.plugin_name in self._plugins_asked:
+                continue
+            self._plugins_asked.add(impl.plugin_name)
+            offered = click.Group()
+            impl.function(**{arg: offered for arg in impl.argnames})
+            for name, command in offered.commands.items():
+                if name in self.commands:
+                    click.echo(
+                        f"zoo: warning: plugin {impl.plugin_name!r} tried to add command "
+                        f"{name!r}, which already exists; ignored",
+                        err=True,
+                    )
+                    continue
+                self.add_command(command, name)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         self._add_plugin_commands()

@@ -108,7 +108,9 @@ def train(
         dataset=str(data_spec),
         class_names=datamodule.class_names,
     )
-    datamodule.prepare_data()  # missing data fails here, before a run directory exists
+    # Missing or unusable data fails here, before a run directory exists.
+    datamodule.prepare_data()
+    datamodule.setup("fit")
 
     run_dir = _new_run_dir(Path(output_dir), arch_spec.name, act_spec.name, data_spec.name)
     checkpoint = ModelCheckpoint(
@@ -267,6 +269,8 @@ def _quiet_lightning(progress: bool) -> Iterator[None]:
         warnings.filterwarnings("ignore", message=r".*LeafSpec.*is deprecated.*")
         # With --max-steps inside the first epoch there is no val_acc yet; we handle that.
         warnings.filterwarnings("ignore", message=r".*could not find the monitored key.*")
+        # Epoch metrics are always logged, so short epochs lose nothing.
+        warnings.filterwarnings("ignore", message=r".*smaller than the logging interval.*")
         for handler in handlers:
             handler.addFilter(tips)
         if not progress:

@@ -1,0 +1,81 @@
+"""Shared fixtures: real MNIST from $ZOO_DATA_DIR, and small MNIST-format data written by the tests.
+
+Real-data tests skip when $ZOO_DATA_DIR has no MNIST, unless ZOO_REQUIRE_DATA=1 (as in CI),
+where they fail instead.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+MNIST_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+
+
+@pytest.fixture(autouse=True)
+def _no_user_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """Keep tests away from the user's cache and the current directory's ./runs."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+def write_idx_images(path: Path, images: np.ndarray) -> None:
+    """Write uint8 images (N, H, W) in the IDX3 format MNIST uses (magic 2051, big-endian)."""
+    n, h, w = images.shape
+    path.write_bytes(struct.pack(">IIII", 2051, n, h, w) + images.astype(np.uint8).tobytes())
+
+
+def write_idx_labels(path: Path, labels: np.ndarray) -> None:
+    """Write uint8 labels (N,) in the IDX1 format MNIST uses (magic 2049, big-endian)."""
+    path.write_bytes(struct.pack(">II", 2049, len(labels)) + labels.astype(np.uint8).tobytes())
+
+
+def synthetic_digits(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Learnable 28x28 images: class k is a bright bar in band k of the image, plus noise."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, size=n)
+    images = rng.integers(0, 60, size=(n, 28, 28))
+    for i, label in enumerate(labels):
+        row = 1 + int(label) * 2 + int(rng.integers(0, 2))
+        images[i, row : row + 3, 4:24] = 255
+    return images.astype(np.uint8), labels.astype(np.uint8)
+
+
+def make_mnist_root(root: Path, n_train: int = 600, n_test: int = 200) -> Path:
+    """A torchvision-style root with MNIST/raw/ holding the four IDX files."""
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    train_x, train_y = synthetic_digits(n_train, seed=1)
+    test_x, test_y = synthetic_digits(n_test, seed=2)
+    write_idx_images(raw / "train-images-idx3-ubyte", train_x)
+    write_idx_labels(raw / "train-labels-idx1-ubyte", train_y)
+    write_idx_images(raw / "t10k-images-idx3-ubyte", test_x)
+    write_idx_labels(raw / "t10k-labels-idx1-ubyte", test_y)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_mnist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small MNIST-format data root (600 train, 200 test images) written by the test."""
+    return make_mnist_root(tmp_path_factory.mktemp("tiny-mnist"))
+
+
+@pytest.fixture(scope="session")
+def real_mnist() -> Path:
+    """The real MNIST root named by $ZOO_DATA_DIR."""
+    root = os.environ.get("ZOO_DATA_DIR")
+    missing = not root or not all((Path(root) / "MNIST" / "raw" / f).exists() for f in MNIST_FILES)
+    if missing:
+        message = f"real MNIST not found under ZOO_DATA_DIR={root!r} (MNIST/raw/{MNIST_FILES})"
+        if os.environ.get("ZOO_REQUIRE_DATA") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return Path(root)  # type: ignore[arg-type]
