@@ -1,4 +1,4 @@
-"""The ``zoo`` command group: errors become click errors, plugins add commands lazily."""
+"""The ``zoo`` command group: plugin controls, plugin commands, and errors as click errors."""
 
 from __future__ import annotations
 
@@ -8,49 +8,65 @@ import click
 
 import zoo
 from zoo.cli.listing import list_command
+from zoo.cli.plugins import plugins_command
 from zoo.cli.train import train_command
 from zoo.errors import ComponentSpecError, UnknownComponentError, ZooError, ZooUsageError
+from zoo.loader import PluginHost, configure_plugins, get_host
 
 _OPTION_OF_KIND = {"activation": "--act", "architecture": "--arch", "dataset": "--dataset"}
 
 
+def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    ctx.meta[f"zoo.{param.name}"] = value
+    return value
+
+
 class ZooGroup(click.Group):
-    """Adds the commands of plugins (``register_commands``) on first need, and turns lightning-zoo
-    errors into click errors: usage errors exit with 2, others with 1, never with a traceback."""
+    """Applies ``-p``/``--strict-plugins`` before any command is looked up, adds the commands of
+    plugins, and turns lightning-zoo errors into click errors: usage errors exit with 2, others
+    with 1, never with a traceback."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._plugins_asked: set[str] = set()
-
-    def _add_plugin_commands(self) -> None:
-        """Ask each plugin not asked yet for its commands; a name already taken is refused."""
-        hook = zoo.get_plugin_manager().hook.register_commands
-        for impl in hook.get_hookimpls():
-            if impl.plugin_name in self._plugins_asked:
-                continue
-            self._plugins_asked.add(impl.plugin_name)
-            offered = click.Group()
-            impl.function(**{arg: offered for arg in impl.argnames})
-            for name, command in offered.commands.items():
-                if name in self.commands:
-                    click.echo(
-                        f"zoo: warning: plugin {impl.plugin_name!r} tried to add command "
-                        f"{name!r}, which already exists; ignored",
-                        err=True,
+    def _host(self, ctx: click.Context) -> PluginHost:
+        root = ctx.find_root()
+        try:
+            if not root.meta.get("zoo.configured"):
+                root.meta["zoo.configured"] = True
+                plugins = root.meta.get("zoo.plugins") or ()
+                strict = root.meta.get("zoo.strict_plugins") or None
+                if plugins or strict:
+                    configure_plugins(
+                        plugins=[p for p in plugins if not p.startswith("no:")],
+                        block=[p.removeprefix("no:") for p in plugins if p.startswith("no:")],
+                        strict=strict,
                     )
-                    continue
-                self.add_command(command, name)
+            host = get_host()
+            host.add_commands(self)
+        except ZooError as error:
+            raise click.ClickException(str(error)) from error
+        return host
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        self._add_plugin_commands()
+        self._host(ctx)
         return super().list_commands(ctx)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        command = super().get_command(ctx, cmd_name)
-        if command is None:
-            self._add_plugin_commands()
-            command = super().get_command(ctx, cmd_name)
-        return command
+        self._host(ctx)
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Built-in commands first, then each plugin's commands under its name."""
+        host = self._host(ctx)
+        sections: dict[str, list[tuple[str, str]]] = {}
+        for name in self.list_commands(ctx):
+            command = self.commands[name]
+            if command.hidden:
+                continue
+            plugin = host.command_plugins.get(name)
+            title = "Commands" if plugin is None else f"Commands from plugin {plugin}"
+            sections.setdefault(title, []).append((name, command.get_short_help_str(60)))
+        for title, rows in sections.items():
+            with formatter.section(title):
+                formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -73,9 +89,31 @@ Examples:
   zoo train --arch mlp --act leakyrelu
   zoo train --act 'leakyrelu:negative_slope=0.2' --epochs 1 --json
   zoo list activations 'leaky*'
+  zoo -p ./my_plugin.py list activations
+  zoo -p no:mnist plugins
 """,
 )
 @click.version_option(zoo.__version__, "-V", "--version", package_name="lightning-zoo")
+@click.option(
+    "-p",
+    "--plugin",
+    "plugins",
+    multiple=True,
+    metavar="NAME",
+    is_eager=True,
+    expose_value=False,
+    callback=_remember,
+    help="Load a plugin module (import name or path to a .py file); "
+    "'no:NAME' blocks a plugin, built-ins included. Repeatable.",
+)
+@click.option(
+    "--strict-plugins",
+    is_flag=True,
+    is_eager=True,
+    expose_value=False,
+    callback=_remember,
+    help="Fail if any plugin fails to load or conflicts [env: ZOO_STRICT_PLUGINS=1].",
+)
 def cli() -> None:
     """lightning-zoo: compose an architecture, an activation and a dataset into a
     PyTorch Lightning training run. Components come from plugins; `zoo list` shows them."""
@@ -88,3 +126,4 @@ def main() -> None:
 
 cli.add_command(train_command)
 cli.add_command(list_command)
+cli.add_command(plugins_command)

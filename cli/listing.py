@@ -17,7 +17,7 @@ _LISTERS = {
 
 
 def _source(component: zoo.Component) -> str:
-    info = plugin_of(component.plugin)
+    info = plugin_of(component)
     return info.source if info else component.plugin
 
 

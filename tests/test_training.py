@@ -57,7 +57,7 @@ def test_run_directory_holds_config_metrics_checkpoints_results(
     )
     assert config["options"]["seed"] == 0
     assert config["options"]["lr"] == pytest.approx(1e-3)
-    assert config["components"]["act"]["plugin"] == "zoo.plugins.activations"
+    assert config["components"]["act"]["plugin"] == "activations"
     assert config["versions"]["torch"] == metadata.version("torch")
     assert config["versions"]["lightning-zoo"] == zoo.__version__
 

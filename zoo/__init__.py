@@ -26,7 +26,15 @@ from zoo.errors import (
     ZooUsageError,
 )
 from zoo.hookspecs import Register, hookimpl, hookspec
-from zoo.loader import PluginError, get_plugin_manager, register_plugin, unregister_plugin
+from zoo.loader import (
+    PluginError,
+    PluginInfo,
+    configure_plugins,
+    get_plugin_manager,
+    list_plugins,
+    register_plugin,
+    unregister_plugin,
+)
 from zoo.registry import Component
 from zoo.specs import ComponentSpec, parse_spec
 from zoo.training import TrainResult, train
@@ -38,12 +46,14 @@ __all__ = [
     "DataNotFoundError",
     "DuplicateComponentError",
     "PluginError",
+    "PluginInfo",
     "Register",
     "TrainResult",
     "UnknownComponentError",
     "ZooError",
     "ZooUsageError",
     "__version__",
+    "configure_plugins",
     "create_activation",
     "create_datamodule",
     "create_model",
@@ -53,6 +63,7 @@ __all__ = [
     "list_activations",
     "list_architectures",
     "list_datasets",
+    "list_plugins",
     "parse_spec",
     "register_plugin",
     "train",

@@ -36,5 +36,9 @@ class DuplicateComponentError(ZooError):
     """Two plugins registered the same (normalised) name."""
 
 
+class PluginError(ZooError):
+    """A plugin could not be imported, validated or asked for its components."""
+
+
 class DataNotFoundError(ZooError):
     """A dataset's files are missing and could not be downloaded."""

@@ -16,7 +16,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from zoo.errors import ComponentSpecError, DuplicateComponentError, UnknownComponentError
+from zoo.errors import (
+    ComponentSpecError,
+    DuplicateComponentError,
+    PluginError,
+    UnknownComponentError,
+)
 
 Kind = Literal["activation", "architecture", "dataset"]
 KINDS: tuple[Kind, ...] = ("activation", "architecture", "dataset")
@@ -54,9 +59,15 @@ class Component:
                 self._factory = self.target
             else:
                 module_name, _, attribute = self.target.partition(":")
-                obj: Any = importlib.import_module(module_name)
-                for part in attribute.split("."):
-                    obj = getattr(obj, part)
+                try:
+                    obj: Any = importlib.import_module(module_name)
+                    for part in attribute.split("."):
+                        obj = getattr(obj, part)
+                except (ImportError, AttributeError) as error:
+                    raise PluginError(
+                        f"plugin {self.plugin!r} registered {self.kind} {self.name!r} as "
+                        f"{self.target!r}, which cannot be imported: {error}"
+                    ) from error
                 self._factory = obj
         return self._factory
 
@@ -73,6 +84,8 @@ class Component:
 
     def parameters(self) -> dict[str, inspect.Parameter]:
         """The arguments a spec may set, with their defaults."""
+        if _takes_no_arguments(self.factory):
+            return {}
         try:
             signature = inspect.signature(self.factory)
         except (TypeError, ValueError):
@@ -96,6 +109,11 @@ class Component:
                 )
         params = self.parameters()
         takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
+        if not params and not _takes_no_arguments(self.factory):
+            try:
+                inspect.signature(self.factory)
+            except (TypeError, ValueError):
+                takes_any = True  # no signature to check against; the call will tell
         hints = _type_hints(self.factory)
         for key, value in kwargs.items():
             if key not in params:
@@ -156,7 +174,7 @@ class Registry:
                 raise DuplicateComponentError(
                     f"{component.kind} {component.name!r} is registered twice: by plugin "
                     f"{other.plugin!r} (as {other.name!r}) and by plugin {component.plugin!r}. "
-                    f"Uninstall or block one of them."
+                    f"Block one with `zoo -p no:PLUGIN` or uninstall it."
                 )
         for key in keys:
             table[key] = component
@@ -183,11 +201,15 @@ class Registry:
         found = sorted(unique, key=lambda c: normalise(c.name))
         if pattern is None:
             return found
-        wanted = normalise(pattern)
+        lowered, normalised = pattern.lower(), normalise(pattern)
         return [
             c
             for c in found
-            if any(fnmatch.fnmatchcase(normalise(n), wanted) for n in (c.name, *c.aliases))
+            if any(
+                fnmatch.fnmatchcase(n.lower(), lowered)
+                or fnmatch.fnmatchcase(normalise(n), normalised)
+                for n in (c.name, *c.aliases)
+            )
         ]
 
 
@@ -195,12 +217,34 @@ def _is_reference(target: object) -> bool:
     return isinstance(target, str) and ":" in target and all(target.split(":", 1))
 
 
+def _takes_no_arguments(factory: Callable[..., Any]) -> bool:
+    """A class whose only ``__init__`` is ``object``'s or ``torch.nn.Module``'s, such as
+    ``nn.Sigmoid``: its signature says ``(*args, **kwargs)``, but it takes nothing."""
+    if not inspect.isclass(factory):
+        return False
+    owner = next(cls for cls in factory.__mro__ if "__init__" in cls.__dict__)
+    return owner is object or (
+        owner.__name__ == "Module" and owner.__module__ == "torch.nn.modules.module"
+    )
+
+
 def _type_hints(factory: Callable[..., Any]) -> dict[str, Any]:
+    """The factory's parameter annotations, each resolved on its own, so that one naming a
+    type imported only under TYPE_CHECKING doesn't cost us the others."""
     function = factory.__init__ if inspect.isclass(factory) else factory  # type: ignore[misc]
-    try:
-        return typing.get_type_hints(function)
-    except Exception:  # unresolvable annotations only cost us the type check
-        return {}
+    annotations = getattr(function, "__annotations__", {})
+    namespace = getattr(function, "__globals__", {})
+    hints: dict[str, Any] = {}
+    for name, annotation in annotations.items():
+        if isinstance(annotation, str):
+            try:
+                # What typing.get_type_hints does, one annotation at a time; the strings are
+                # the plugin author's source code, never user input.
+                annotation = eval(annotation, namespace)
+            except Exception:
+                continue
+        hints[name] = annotation
+    return hints
 
 
 def _matches(value: Any, expected: Any) -> bool:

@@ -1,0 +1,48 @@
+"""``zoo plugins``: every plugin, where it came from, whether it loaded, what it registered."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from zoo.loader import list_plugins
+
+
+@click.command(
+    "plugins",
+    epilog="""\b
+Examples:
+  zoo plugins
+  zoo plugins --json
+  zoo -p no:mnist plugins
+  ZOO_DISABLE_PLUGIN_AUTOLOAD=1 zoo plugins
+""",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+@click.pass_context
+def plugins_command(ctx: click.Context, as_json: bool) -> None:
+    """List plugins: built-in, installed (entry points of group 'zoo') and loaded with -p.
+
+    Status is loaded, failed (with the error) or blocked (with -p no:NAME or ZOO_PLUGINS)."""
+    ctx.find_root().command.list_commands(ctx)  # plugins' commands are known once asked for
+    plugins = list_plugins()
+    if as_json:
+        click.echo(json.dumps([info.to_dict() for info in plugins], indent=2))
+        return
+    name_width = max(len(info.name) for info in plugins)
+    source_width = max(len(info.source) for info in plugins)
+    for info in plugins:
+        registered = "; ".join(
+            f"{kind}: {', '.join(names)}" for kind, names in info.registered.items() if names
+        )
+        status = click.style(
+            f"{info.status:<7}",
+            fg={"loaded": "green", "failed": "red", "blocked": "yellow"}[info.status],
+        )
+        click.echo(
+            f"{info.name:<{name_width}}  {info.source:<{source_width}}  {status}  "
+            f"{registered if info.status == 'loaded' else info.error}"
+        )
+        for message in info.rejected:
+            click.echo(f"{'':<{name_width}}  rejected: {message}")
