@@ -7,8 +7,11 @@ from typing import Any
 import click
 
 import zoo
+from zoo.cli.compare import compare_command
 from zoo.cli.listing import list_command
+from zoo.cli.plot import plot_command
 from zoo.cli.plugins import plugins_command
+from zoo.cli.runs import evaluate_command, predict_command, runs_command
 from zoo.cli.train import train_command
 from zoo.errors import ComponentSpecError, UnknownComponentError, ZooError, ZooUsageError
 from zoo.loader import PluginHost, configure_plugins, get_host
@@ -127,3 +130,8 @@ def main() -> None:
 cli.add_command(train_command)
 cli.add_command(list_command)
 cli.add_command(plugins_command)
+cli.add_command(compare_command)
+cli.add_command(plot_command)
+cli.add_command(runs_command)
+cli.add_command(evaluate_command)
+cli.add_command(predict_command)

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 import zoo
-from zoo.training import DEFAULT_OUTPUT_DIR
+from zoo.training import DEFAULT_OUTPUT_DIR, is_main_process
 
 
 def _devices(value: str) -> int | str | list[int]:
@@ -33,6 +33,9 @@ Examples:
   zoo train --act 'leakyrelu:negative_slope=0.2' --epochs 1 --json
   zoo train --arch 'mlp:hidden=(256,128)' --act gelu --optimizer sgd --lr 0.05
   zoo train --data-dir ~/datasets --output-dir /tmp/runs --seed 0 --max-steps 100
+  zoo train --compile --precision bf16-mixed --accelerator gpu
+  zoo train --dataset mnist:fast=False --num-workers 4
+  zoo train --strategy ddp --devices 2 --accelerator cpu
 """,
 )
 @click.option("--arch", default="mlp", show_default=True, help="Architecture spec, NAME[:k=v,...].")
@@ -89,6 +92,37 @@ Examples:
     help="Stop after this many optimizer steps (-1: no limit).",
 )
 @click.option(
+    "--compile",
+    "compile_model",
+    is_flag=True,
+    help="Compile the model with torch.compile (pays off on GPUs and long runs).",
+)
+@click.option(
+    "--num-workers",
+    type=click.IntRange(min=0),
+    default=None,
+    help="DataLoader worker processes; more than 0 selects the standard data path "
+    "[default: the dataset's, 0].",
+)
+@click.option(
+    "--strategy",
+    default="auto",
+    show_default=True,
+    help="Lightning strategy: auto, ddp, ddp_spawn, fsdp, deepspeed ...",
+)
+@click.option(
+    "--num-nodes",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Number of machines (with torchrun or SLURM).",
+)
+@click.option(
+    "--diagnostics",
+    is_flag=True,
+    help="Log dead/saturated units and gradient/weight norms per layer to metrics.csv.",
+)
+@click.option(
     "--json", "as_json", is_flag=True, help="Print only one JSON object with the results on stdout."
 )
 def train_command(
@@ -106,6 +140,11 @@ def train_command(
     devices: str,
     precision: str | None,
     max_steps: int,
+    compile_model: bool,
+    num_workers: int | None,
+    strategy: str,
+    num_nodes: int,
+    diagnostics: bool,
     as_json: bool,
 ) -> None:
     """Train an architecture with an activation on a dataset, then test it.
@@ -132,7 +171,14 @@ def train_command(
             precision=precision,
             max_steps=max_steps,
             progress=not as_json,
+            compile=compile_model,
+            num_workers=num_workers,
+            strategy=strategy,
+            num_nodes=num_nodes,
+            diagnostics=diagnostics,
         )
+    if not is_main_process():
+        return  # the other ranks of a distributed run: rank 0 reports
     if as_json:
         click.echo(json.dumps(result.to_dict()))
         return

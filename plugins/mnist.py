@@ -1,4 +1,8 @@
-"""MNIST, through torchvision's own loader: ToTensor + Normalize, batches of 64."""
+"""MNIST, through torchvision's own loader: ToTensor + Normalize, batches of 64.
+
+By default batches come from the in-memory fast path of :class:`zoo.data.VisionDataModule`
+(decoded once, gathered by tensor indexing); ``mnist:fast=False`` uses the standard DataLoader.
+"""
 
 from __future__ import annotations
 
@@ -27,8 +31,12 @@ def mnist(
     split_seed: int = 0,
     num_workers: int = 0,
     download: bool = True,
+    fast: bool | None = None,
 ) -> VisionDataModule:
-    """MNIST digits: 60,000 training images split 55,000/5,000 (seeded) and 10,000 test images."""
+    """MNIST digits: 60,000 training images split 55,000/5,000 (seeded) and 10,000 test images.
+
+    ``fast``: None uses the in-memory fast path unless ``num_workers > 0``; False always uses the
+    standard DataLoader; True requires the fast path."""
     from torchvision.datasets import MNIST
 
     from zoo.data import VisionDataModule
@@ -48,6 +56,7 @@ def mnist(
         split_seed=split_seed,
         num_workers=num_workers,
         download=download,
+        fast=fast,
     )
 
 

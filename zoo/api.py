@@ -3,6 +3,7 @@ list them. Torch is imported only when something is built."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 from collections.abc import Callable, Sequence
@@ -30,12 +31,34 @@ def resolve(
     return component, ComponentSpec(component.name, parsed.kwargs)
 
 
+#: Attribute set on every module an architecture builds with its ``act`` factory; the value is
+#: the activation's spec. :func:`activation_modules` finds the modules by it.
+ACTIVATION_MARK = "zoo_activation"
+
+
 def activation_factory(spec: str | ComponentSpec, **kwargs: Any) -> Callable[[], nn.Module]:
     """A zero-argument callable returning a fresh activation module per call, as architectures
-    receive it."""
+    receive it. Each module it returns is marked, so :func:`activation_modules` finds it."""
     component, parsed = resolve("activation", spec, **kwargs)
     component.build(parsed.kwargs)  # fail now, not inside the architecture
-    return functools.partial(component.factory, **parsed.kwargs)
+    return functools.partial(_marked, component.factory, str(parsed), parsed.kwargs)
+
+
+def _marked(factory: Callable[..., Any], spec: str, kwargs: dict[str, Any]) -> Any:
+    module = factory(**kwargs)
+    with contextlib.suppress(AttributeError, TypeError):  # not a module: nothing to mark
+        setattr(module, ACTIVATION_MARK, spec)
+    return module
+
+
+def activation_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The activation modules inside ``model`` that an architecture built from its ``act``
+    factory (by ``create_model``), as ``(qualified name, module)`` in registration order.
+
+    Works for any architecture and activation, and inside wrappers such as a LightningModule;
+    a module the architecture reuses in several places is listed once.
+    """
+    return [(name, m) for name, m in model.named_modules() if hasattr(m, ACTIVATION_MARK)]
 
 
 def create_activation(spec: str | ComponentSpec, **kwargs: Any) -> nn.Module:

@@ -1,19 +1,32 @@
 """Data directories and a LightningDataModule for torchvision-style classification datasets.
 
+Two ways to deliver batches, the same tensors either way:
+
+* the **in-memory fast path** (the default where it applies): each split is decoded once, by
+  torchvision's own dataset class, into one uint8 tensor; a batch is gathered by tensor indexing
+  and converted to float and normalised exactly as ``ToTensor`` + ``Normalize`` do it. On a GPU
+  the uint8 tensor is copied to the device once, so batches never cross the bus.
+* the **standard path**: a ``torch.utils.data.DataLoader`` over the torchvision dataset, one PIL
+  image per sample. It is used with ``fast=False``, with ``num_workers > 0``, with training
+  transforms (augmentation needs a PIL image per sample) and for datasets that expose no decoded
+  arrays.
+
 This module imports torch and Lightning; dataset plugins import it inside their factories so that
 loading the plugin stays cheap.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import socket
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset, random_split
+from torch.utils.data import DataLoader, Dataset, Subset, random_split
 from torchvision import transforms
 
 from zoo.errors import DataNotFoundError, ZooUsageError
@@ -22,13 +35,129 @@ from zoo.paths import resolve_data_dir
 #: Seconds a download may stall before we give up and explain how to supply the files.
 DOWNLOAD_TIMEOUT = 20.0
 
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+#: The fast path gathers and normalises this many batches at a time and hands them out as views:
+#: one set of tensor operations per group of batches rather than per batch.
+BATCHES_PER_GATHER = 16
+
+
+class EpochSampler:
+    """The dataset positions one process reads in one epoch, chosen as torch's
+    ``DistributedSampler`` chooses them.
+
+    With ``shuffle``, the order is a permutation drawn from a generator seeded with
+    ``seed + epoch``, so every rank draws the same one and a seed reproduces a run. With several
+    processes the order is padded, by repeating its start, to a multiple of ``world_size``, and
+    rank ``r`` keeps every ``world_size``-th position from ``r``: the ranks' shards are disjoint
+    (up to the padding) and equally long. Lightning calls :meth:`set_epoch` before each epoch;
+    iterating without it moves on to the next epoch by itself, as a shuffling DataLoader would.
+    """
+
+    def __init__(
+        self,
+        positions: torch.Tensor,
+        *,
+        shuffle: bool,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is not in [0, {world_size})")
+        self.positions = positions
+        self.shuffle = shuffle
+        self.seed = seed
+        self.rank = rank
+        self.world_size = world_size
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Use the order of ``epoch`` next (Lightning calls this before every epoch)."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.positions) / self.world_size)
+
+    def indices(self) -> torch.Tensor:
+        """This rank's positions for the current epoch, then move on to the next epoch."""
+        n = len(self.positions)
+        if self.shuffle:
+            generator = torch.Generator().manual_seed((self.seed + self.epoch) % 2**63)
+            order = torch.randperm(n, generator=generator)
+        else:
+            order = torch.arange(n)
+        self.epoch += 1
+        if self.world_size > 1:
+            total = len(self) * self.world_size
+            if total > n:
+                order = torch.cat([order, order.repeat(math.ceil(total / n))[: total - n]])
+            order = order[self.rank : total : self.world_size]
+        return self.positions[order]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.indices().tolist())
+
+
+class InMemoryLoader:
+    """Batches ``(images, labels)`` of one split, gathered from decoded tensors by indexing.
+
+    ``images`` is uint8 ``(N, C, H, W)`` and ``labels`` int64 ``(N,)``, on the device the batches
+    should be on. Images are converted to float and normalised with the same operations, in the
+    same order, as ``ToTensor`` + ``Normalize(mean, std)``, so a batch equals the standard path's.
+    """
+
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        sampler: EpochSampler,
+        batch_size: int,
+        mean: Sequence[float],
+        std: Sequence[float],
+    ) -> None:
+        self.images = images
+        self.labels = labels
+        self.sampler = sampler  # Lightning finds .sampler.set_epoch and calls it every epoch
+        self.batch_sampler = None  # as on a DataLoader with a sampler (Lightning looks)
+        self.batch_size = batch_size
+        self.mean = _channel_tensor(mean, images.device)
+        self.std = _channel_tensor(std, images.device)
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.sampler) / self.batch_size)
+
+    def __iter__(self) -> Iterator[Batch]:
+        # The order is drawn on the CPU (a seeded generator) and copied to the device once.
+        positions = self.sampler.indices().to(self.images.device)
+        for group in positions.split(self.batch_size * BATCHES_PER_GATHER):
+            images = normalise(self.images.index_select(0, group), self.mean, self.std)
+            labels = self.labels.index_select(0, group)
+            batches = zip(images.split(self.batch_size), labels.split(self.batch_size), strict=True)
+            yield from batches
+
+
+def normalise(images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """uint8 images ``(N, C, H, W)`` to float32, normalised with per-channel ``mean`` and ``std``
+    of shape ``(C, 1, 1)``: the operations ``ToTensor`` + ``Normalize`` apply, in their order."""
+    return images.to(torch.float32).div_(255).sub_(mean).div_(std)
+
+
+def _channel_tensor(values: Sequence[float], device: torch.device) -> torch.Tensor:
+    return torch.tensor(values, dtype=torch.float32, device=device).view(-1, 1, 1)
+
 
 class VisionDataModule(L.LightningDataModule):
     """Train/val/test loaders over a torchvision dataset class with ``root``, ``train``,
     ``transform`` and ``download`` arguments (MNIST, FashionMNIST, KMNIST, CIFAR10, …).
 
     The validation split is a seeded random subset of the training split; the test split is the
-    dataset's own. Images go through ``ToTensor`` and ``Normalize(mean, std)``.
+    dataset's own. Images go through ``ToTensor`` and ``Normalize(mean, std)``; ``train_transforms``
+    (e.g. augmentation) go before them, on the training split only.
+
+    ``fast`` picks how batches are made: ``None`` (default) uses the in-memory fast path where it
+    applies and the standard DataLoader otherwise; ``True`` requires the fast path; ``False``
+    always uses the DataLoader. See the module docstring.
     """
 
     def __init__(
@@ -49,12 +178,26 @@ class VisionDataModule(L.LightningDataModule):
         num_workers: int = 0,
         download: bool = True,
         dataset_kwargs: dict[str, Any] | None = None,
+        fast: bool | None = None,
+        train_transforms: Sequence[Callable[[Any], Any]] = (),
     ) -> None:
         super().__init__()
         if batch_size < 1:
             raise ZooUsageError(f"batch size must be at least 1, got {batch_size}")
         if val_size < 1:
             raise ZooUsageError(f"{name}: val_size must be at least 1, got {val_size}")
+        if num_workers < 0:
+            raise ZooUsageError(f"{name}: num_workers must be 0 or more, got {num_workers}")
+        if fast and num_workers > 0:
+            raise ZooUsageError(
+                f"{name}: the in-memory fast path makes batches in the training process; "
+                f"num_workers={num_workers} applies to the standard path (fast=False)"
+            )
+        if fast and train_transforms:
+            raise ZooUsageError(
+                f"{name}: training transforms need a PIL image per sample, which the in-memory "
+                f"fast path does not make; use the standard path (fast=False)"
+            )
         self.dataset_class = dataset_class
         self.name = name
         self.data_dir = resolve_data_dir(data_dir)
@@ -71,15 +214,33 @@ class VisionDataModule(L.LightningDataModule):
         self.num_workers = num_workers
         self.download = download
         self.dataset_kwargs = dict(dataset_kwargs or {})
+        self.fast = fast
+        self.train_transforms = tuple(train_transforms)
         self.transform = transforms.Compose(
             [transforms.ToTensor(), transforms.Normalize(self.mean, self.std)]
         )
+        #: Decoded uint8 images and int64 labels per split ("train", "test"), where the fast
+        #: path serves that split; filled by setup().
+        self.decoded: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._on_device: dict[tuple[str, str], tuple[torch.Tensor, torch.Tensor]] = {}
 
-    def _dataset(self, train: bool, download: bool = False) -> Dataset[Any]:
+    @property
+    def in_memory(self) -> bool:
+        """Whether the splits set up so far are all served by the in-memory fast path."""
+        splits = [("train", "train_set"), ("test", "test_set")]
+        return (
+            bool(self.decoded)
+            and not self.train_transforms
+            and all(split in self.decoded for split, name in splits if hasattr(self, name))
+        )
+
+    def _dataset(
+        self, train: bool, download: bool = False, transform: Callable[[Any], Any] | None = None
+    ) -> Dataset[Any]:
         return self.dataset_class(
             root=str(self.data_dir),
             train=train,
-            transform=self.transform,
+            transform=transform or self.transform,
             download=download,
             **self.dataset_kwargs,
         )
@@ -121,23 +282,144 @@ class VisionDataModule(L.LightningDataModule):
             self.train_set, self.val_set = random_split(
                 full, [size - self.val_size, self.val_size], generator=generator
             )
+            if self.train_transforms:
+                augmented = self._dataset(
+                    train=True,
+                    transform=transforms.Compose([*self.train_transforms, self.transform]),
+                )
+                self.train_set = Subset(augmented, self.train_set.indices)
+            self._decode("train", full)
         if stage in ("test", "predict", None) and not hasattr(self, "test_set"):
             self.test_set = self._dataset(train=False)
+            self._decode("test", self.test_set)
+
+    def _decode(self, split: str, dataset: Dataset[Any]) -> None:
+        """Keep ``dataset``'s decoded tensors in ``self.decoded`` if the fast path serves it."""
+        if self.fast is False or self.num_workers > 0:
+            return
+        decoded = decoded_tensors(dataset, self.input_shape)
+        reason = "it exposes no decoded uint8 image array and labels"
+        if decoded is not None:
+            reason = _disagreement(dataset, *decoded, self.mean, self.std)
+            if reason is None:
+                self.decoded[split] = decoded
+                return
+            if self.fast is None:
+                warnings.warn(
+                    f"{self.name}: the in-memory fast path is off for the {split} split because "
+                    f"{reason}; using the standard DataLoader path",
+                    stacklevel=3,
+                )
+        if self.fast:
+            raise ZooUsageError(
+                f"{self.name}: fast=True, but the {split} split cannot be served in memory: "
+                f"{reason}. Use fast=False."
+            )
+
+    def _in_memory_loader(
+        self, split: str, positions: torch.Tensor, shuffle: bool
+    ) -> InMemoryLoader:
+        trainer = self.trainer
+        rank, world_size, device = 0, 1, torch.device("cpu")
+        seed = torch.initial_seed()  # the global seed: lightning.seed_everything sets it
+        if trainer is not None:
+            rank, world_size = trainer.global_rank, trainer.world_size
+            device = trainer.strategy.root_device
+            if shuffle and world_size > 1:
+                # Every rank must draw the same permutation for the shards to be disjoint.
+                seed = trainer.strategy.broadcast(seed)
+        key = (split, str(device))
+        if key not in self._on_device:  # once per device: the whole split, then index there
+            images, labels = self.decoded[split]
+            self._on_device[key] = (images.to(device), labels.to(device))
+        images, labels = self._on_device[key]
+        sampler = EpochSampler(
+            positions, shuffle=shuffle, seed=seed, rank=rank, world_size=world_size
+        )
+        return InMemoryLoader(images, labels, sampler, self.batch_size, self.mean, self.std)
 
     def _loader(self, dataset: Dataset[Any], shuffle: bool) -> DataLoader[Any]:
+        on_gpu = self.trainer is not None and self.trainer.strategy.root_device.type == "cuda"
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
             shuffle=shuffle,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
+            pin_memory=on_gpu,
         )
 
-    def train_dataloader(self) -> DataLoader[Any]:
+    def train_dataloader(self) -> InMemoryLoader | DataLoader[Any]:
+        if "train" in self.decoded and not self.train_transforms:
+            positions = torch.as_tensor(self.train_set.indices, dtype=torch.int64)
+            return self._in_memory_loader("train", positions, shuffle=True)
         return self._loader(self.train_set, shuffle=True)
 
-    def val_dataloader(self) -> DataLoader[Any]:
+    def val_dataloader(self) -> InMemoryLoader | DataLoader[Any]:
+        if "train" in self.decoded:
+            positions = torch.as_tensor(self.val_set.indices, dtype=torch.int64)
+            return self._in_memory_loader("train", positions, shuffle=False)
         return self._loader(self.val_set, shuffle=False)
 
-    def test_dataloader(self) -> DataLoader[Any]:
+    def test_dataloader(self) -> InMemoryLoader | DataLoader[Any]:
+        if "test" in self.decoded:
+            positions = torch.arange(len(self.decoded["test"][1]))
+            return self._in_memory_loader("test", positions, shuffle=False)
         return self._loader(self.test_set, shuffle=False)
+
+
+def decoded_tensors(
+    dataset: Any, input_shape: Sequence[int]
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """A torchvision dataset's decoded images as uint8 ``(N, C, H, W)`` and its labels as int64,
+    from the arrays its loader keeps (``data`` and ``targets`` or ``labels``: MNIST's family keeps
+    ``(N, H, W)`` tensors, CIFAR ``(N, H, W, C)`` arrays); None where it keeps none that fit."""
+    data = getattr(dataset, "data", None)
+    targets = getattr(dataset, "targets", getattr(dataset, "labels", None))
+    if data is None or targets is None:
+        return None
+    try:
+        images = torch.as_tensor(data)
+        labels = torch.as_tensor(targets, dtype=torch.int64)
+    except (TypeError, ValueError, RuntimeError):
+        return None
+    c, h, w = input_shape
+    shape = tuple(images.shape[1:])
+    if images.dtype != torch.uint8 or labels.ndim != 1 or len(labels) != len(images):
+        return None
+    if images.ndim == 3 and c == 1 and shape == (h, w):
+        images = images.unsqueeze(1)
+    elif images.ndim == 4 and shape == (h, w, c):
+        images = images.permute(0, 3, 1, 2)
+    elif not (images.ndim == 4 and shape == (c, h, w)):
+        return None
+    return images.contiguous(), labels
+
+
+def _disagreement(
+    dataset: Any,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    mean: Sequence[float],
+    std: Sequence[float],
+) -> str | None:
+    """Why the decoded tensors do not give what the dataset's own ``__getitem__`` gives (checked
+    on its first and last sample), or None where they agree."""
+    mean_tensor = _channel_tensor(mean, images.device)
+    std_tensor = _channel_tensor(std, images.device)
+    for i in sorted({0, len(labels) - 1}):
+        try:
+            expected_image, expected_label = dataset[i]
+            same_label = int(expected_label) == int(labels[i])
+        except (TypeError, ValueError, RuntimeError) as error:
+            return f"sample {i} does not decode to an (image tensor, class index) pair: {error}"
+        image = normalise(images[i : i + 1], mean_tensor, std_tensor)[0]
+        if (
+            not isinstance(expected_image, torch.Tensor)
+            or expected_image.shape != image.shape
+            or not torch.allclose(expected_image, image, rtol=0, atol=1e-6)
+        ):
+            return f"its decoded array does not match what it returns for sample {i}"
+        if not same_label:
+            return f"its labels array does not match the label it returns for sample {i}"
+    return None

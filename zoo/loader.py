@@ -39,6 +39,10 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "zoo.plugins.activations",
     "zoo.plugins.mlp",
     "zoo.plugins.mnist",
+    "zoo.plugins.cnn",
+    "zoo.plugins.datasets",
+    "zoo.plugins.timm_activations",
+    "zoo.plugins.timm_models",
 )
 
 #: Installed distributions advertise plugins under this entry-point group.

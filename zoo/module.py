@@ -1,13 +1,23 @@
-"""The one LightningModule that trains any registered architecture as a classifier."""
+"""The one LightningModule that trains any registered architecture as a classifier.
+
+It adds no per-step cost it can avoid: the epoch metrics are sums kept on the device (no
+``.item()`` and no host-device sync per step), per-step values are logged only on the steps
+Lightning writes to its loggers (every ``log_every_n_steps``), and the optimizers use torch's
+fused kernels where the parameters' device and dtype have them.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 from collections.abc import Sequence
 from typing import Any
 
 import lightning as L
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.profilers import PassThroughProfiler
+from torch import nn
 
 from zoo.api import create_model
 from zoo.errors import ZooUsageError
@@ -19,6 +29,8 @@ OPTIMIZERS: dict[str, tuple[str, float, dict[str, Any]]] = {
     "sgd": ("SGD", 1e-2, {"momentum": 0.9}),
 }
 
+STAGES = ("train", "val", "test")
+
 
 def check_optimizer(name: str) -> str:
     """The optimizer's canonical name, or a :class:`ZooUsageError` listing the choices."""
@@ -28,11 +40,53 @@ def check_optimizer(name: str) -> str:
     return key
 
 
+def create_optimizer(
+    name: str, parameters: Sequence[nn.Parameter], lr: float | None = None
+) -> torch.optim.Optimizer:
+    """The optimizer ``name`` over ``parameters``, with torch's fused kernel where the
+    parameters' device and dtype have one (CPU and CUDA float tensors), else torch's default
+    (the foreach kernels where they exist)."""
+    class_name, default_lr, extra = OPTIMIZERS[check_optimizer(name)]
+    optimizer_class = getattr(torch.optim, class_name)
+    options = {"lr": default_lr if lr is None else lr, **extra}
+    try:
+        optimizer: torch.optim.Optimizer = optimizer_class(parameters, fused=True, **options)
+    except (RuntimeError, TypeError, ValueError):  # no fused kernel for this device or dtype
+        optimizer = optimizer_class(parameters, **options)
+    if all(p.device.type == "cpu" for group in optimizer.param_groups for p in group["params"]):
+        # Adam's step() checks that it is not being captured into a CUDA graph, which CPU
+        # parameters never are. On a CUDA build of torch without a GPU that check loads NVML on
+        # every step once Lightning has set PYTORCH_NVML_BASED_CUDA_CHECK=1 (~30 µs a step).
+        optimizer._accelerator_graph_capture_health_check = _no_check  # type: ignore[method-assign]
+    return optimizer
+
+
+def _no_check() -> None:
+    return None
+
+
+class NullProfiler(PassThroughProfiler):
+    """Lightning's default profiler (which profiles nothing), without its cost: the default
+    builds a generator-based context manager around each of the dozens of hooks it calls per
+    step. Pass ``profiler="simple"`` (or any other) to the Trainer to profile."""
+
+    _context = contextlib.nullcontext()
+
+    def profile(self, action_name: str) -> contextlib.nullcontext[None]:  # type: ignore[override]
+        return self._context
+
+
 class ZooClassifier(L.LightningModule):
     """Wraps ``create_model(arch, act=act, ...)`` with a classification loss and metrics.
 
     The hyperparameters are plain data (spec strings, numbers, names), so a checkpoint rebuilds
     its model by looking the components up in the registry, never by importing what it names.
+    ``compile=True`` compiles the model's forward with ``torch.compile`` (not saved in
+    checkpoints: a restored model runs eagerly unless compiled again).
+
+    Logged: ``train_loss``, ``train_acc``, ``val_loss``, ``val_acc``, ``test_loss`` and
+    ``test_acc`` per epoch (means over the epoch's samples, summed over all processes), and
+    ``train_loss_step``, ``train_acc_step`` on the steps Lightning writes to its loggers.
     """
 
     def __init__(
@@ -45,6 +99,7 @@ class ZooClassifier(L.LightningModule):
         lr: float | None = None,
         dataset: str | None = None,
         class_names: Sequence[str] | None = None,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         optimizer = check_optimizer(optimizer)
@@ -63,22 +118,78 @@ class ZooClassifier(L.LightningModule):
         self.model = create_model(
             arch, act=act, input_shape=tuple(input_shape), num_classes=num_classes
         )
+        # An architecture that ends in log_softmax returns log-probabilities: the NLL loss on
+        # them is the cross-entropy, without applying log_softmax a second time. On logits, it
+        # is cross_entropy (which is the same loss on log-probabilities too, log_softmax being
+        # idempotent, only slower).
+        last = self.model[-1] if isinstance(self.model, nn.Sequential) else None
+        self.returns_log_probs = isinstance(last, nn.LogSoftmax) and last.dim in (1, -1)
+        self.compiled = compile
+        self._compile_pending = compile
+        self._totals: dict[str, _Totals] = {}  # per stage, reset at the start of each epoch
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Lightning sets _current_fx_name around every hook it calls, dozens of times a step;
+        # nn.Module.__setattr__ looks through parameters, buffers and submodules each time.
+        if name == "_current_fx_name":
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
+    def configure_model(self) -> None:
+        # Compiled here, in the process that trains (ddp_spawn pickles the module, and compiled
+        # functions do not pickle). nn.Module.compile() keeps the state_dict keys unchanged.
+        if self._compile_pending:
+            self.model.compile()
+            self._compile_pending = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
+    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The cross-entropy of the model's output (log-probabilities or logits)."""
+        if self.returns_log_probs:
+            return F.nll_loss(output, target)
+        return F.cross_entropy(output, target)
+
     def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
         x, y = batch
         output = self(x)
-        # cross_entropy applies log_softmax, which is idempotent: on an architecture that already
-        # ends in LogSoftmax (the MLP) this is exactly the NLL loss, and on logits it is the same
-        # loss too, so one loss serves both.
-        loss = F.cross_entropy(output, y)
-        accuracy = (output.argmax(dim=1) == y).float().mean()
-        on_step = stage == "train"
-        self.log(f"{stage}_loss", loss, on_step=on_step, on_epoch=True, prog_bar=True)
-        self.log(f"{stage}_acc", accuracy, on_step=on_step, on_epoch=True, prog_bar=True)
+        loss = self.loss(output, y)
+        correct = (output.argmax(dim=1) == y).sum()
+        totals = self._totals[stage]
+        totals.loss_sum.add_(loss.detach(), alpha=len(y))
+        totals.correct.add_(correct)
+        totals.count += len(y)
+        if stage == "train" and self._logging_step():
+            # Not on the progress bar: Lightning would convert it with .item() on every step.
+            self.log("train_loss_step", loss.detach(), on_step=True, on_epoch=False)
+            self.log("train_acc_step", correct / len(y), on_step=True, on_epoch=False)
         return loss
+
+    def _logging_step(self) -> bool:
+        """Whether Lightning writes this step's values to its loggers."""
+        connector = getattr(self.trainer, "_logger_connector", None)
+        if connector is not None:
+            return bool(connector.should_update_logs)
+        every = self.trainer.log_every_n_steps
+        return every > 0 and (self.global_step + 1) % every == 0
+
+    def _start_epoch(self, stage: str) -> None:
+        self._totals[stage] = _Totals(self.device)
+
+    def _end_epoch(self, stage: str) -> None:
+        totals = self._totals.pop(stage, None)
+        if totals is None:
+            return
+        # One sum over all processes and one copy to the host per epoch.
+        losses = totals.loss_sum
+        count = losses.new_tensor(totals.count)
+        summed = torch.stack([losses, totals.correct.to(losses.dtype), count])
+        loss_sum, correct, count = self.trainer.strategy.reduce(summed, reduce_op="sum").tolist()
+        if count > 0:
+            self.log(f"{stage}_loss", loss_sum / count, on_epoch=True, prog_bar=True)
+            self.log(f"{stage}_acc", correct / count, on_epoch=True, prog_bar=True)
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         return self._step(batch, "train")
@@ -89,7 +200,44 @@ class ZooClassifier(L.LightningModule):
     def test_step(self, batch: Any, batch_idx: int) -> None:
         self._step(batch, "test")
 
+    def on_train_epoch_start(self) -> None:
+        self._start_epoch("train")
+
+    def on_train_epoch_end(self) -> None:
+        self._end_epoch("train")
+
+    def on_validation_epoch_start(self) -> None:
+        self._start_epoch("val")
+
+    def on_validation_epoch_end(self) -> None:
+        self._end_epoch("val")
+
+    def on_test_epoch_start(self) -> None:
+        self._start_epoch("test")
+
+    def on_test_epoch_end(self) -> None:
+        self._end_epoch("test")
+
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        class_name, _, extra = OPTIMIZERS[self.hparams["optimizer"]]
-        optimizer_class = getattr(torch.optim, class_name)
-        return optimizer_class(self.parameters(), lr=self.hparams["lr"], **extra)
+        return create_optimizer(
+            self.hparams["optimizer"], list(self.parameters()), lr=self.hparams["lr"]
+        )
+
+
+class _Totals:
+    """One epoch's sums for one stage: losses and correct predictions on the device (added to
+    without a sync), the number of samples on the host."""
+
+    def __init__(self, device: torch.device) -> None:
+        # float64 sums stay exact over any epoch; MPS has no float64.
+        dtype = torch.float32 if device.type == "mps" else torch.float64
+        self.loss_sum = torch.zeros((), dtype=dtype, device=device)
+        self.correct = torch.zeros((), dtype=torch.int64, device=device)
+        self.count = 0
+
+
+# Lightning inspects training_step's signature on every step (does it take batch_idx?); a stored
+# signature makes inspect return at once instead of rebuilding it from the code object.
+ZooClassifier.training_step.__signature__ = inspect.signature(  # type: ignore[attr-defined]
+    ZooClassifier.training_step
+)

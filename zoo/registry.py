@@ -3,14 +3,20 @@
 Plugins fill it through the ``register`` callback the core hands to their hooks, so the registry
 knows which plugin registered what and refuses two registrations of one name. Names are looked up
 normalised: case-insensitive, with ``-`` and ``_`` ignored.
+
+A *family* is one registration that stands for many names, ``FAMILY/member`` (every timm model as
+``timm/<model_name>``): its ``members`` callable lists them, and is called only when such a name is
+looked up or a pattern that can match one is listed.
 """
 
 from __future__ import annotations
 
 import difflib
 import fnmatch
+import functools
 import importlib
 import inspect
+import re
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,10 +27,17 @@ from zoo.errors import (
     DuplicateComponentError,
     PluginError,
     UnknownComponentError,
+    ZooError,
 )
 
 Kind = Literal["activation", "architecture", "dataset"]
 KINDS: tuple[Kind, ...] = ("activation", "architecture", "dataset")
+
+#: Separates a family's name from a member's: ``timm/resnet18``.
+FAMILY_SEPARATOR = "/"
+
+#: What a family's ``members`` returns: member names, or member name -> summary.
+Members = Iterable[str] | Mapping[str, str]
 
 #: Arguments the core passes to each kind of factory; a spec may not set them.
 RESERVED_ARGUMENTS: dict[str, tuple[str, ...]] = {
@@ -41,7 +54,12 @@ def normalise(name: str) -> str:
 
 @dataclass
 class Component:
-    """One registered factory, with the plugin that registered it."""
+    """One registered factory, with the plugin that registered it.
+
+    A family (``members`` set) stands for the names ``name/<member>``; :meth:`get_member` and
+    :meth:`list_members` give their components, each with ``member`` set and the family's factory
+    called with the member name as its first positional argument.
+    """
 
     kind: Kind
     name: str
@@ -49,33 +67,96 @@ class Component:
     summary: str
     plugin: str
     aliases: tuple[str, ...] = ()
+    members: Callable[[], Members] | str | None = None
+    member: str | None = None
     _factory: Callable[..., Any] | None = field(default=None, repr=False, compare=False)
+    _member_table: dict[str, tuple[str, str]] | None = field(
+        default=None, repr=False, compare=False
+    )
+
+    @property
+    def is_family(self) -> bool:
+        """Whether this registration stands for a family of names rather than one."""
+        return self.members is not None
 
     @property
     def factory(self) -> Callable[..., Any]:
-        """The factory itself; a ``"module:attribute"`` target is imported on first use."""
+        """The factory itself; a ``"module:attribute"`` target is imported on first use. For a
+        family member, the family's factory with the member name bound."""
         if self._factory is None:
-            if callable(self.target):
-                self._factory = self.target
-            else:
-                module_name, _, attribute = self.target.partition(":")
-                try:
-                    obj: Any = importlib.import_module(module_name)
-                    for part in attribute.split("."):
-                        obj = getattr(obj, part)
-                except (ImportError, AttributeError) as error:
-                    raise PluginError(
-                        f"plugin {self.plugin!r} registered {self.kind} {self.name!r} as "
-                        f"{self.target!r}, which cannot be imported: {error}"
-                    ) from error
-                self._factory = obj
+            factory = self.target if callable(self.target) else self._import(self.target)
+            if self.member is not None:
+                factory = functools.partial(factory, self.member)
+            self._factory = factory
         return self._factory
+
+    def _import(self, reference: str) -> Any:
+        module_name, _, attribute = reference.partition(":")
+        try:
+            obj: Any = importlib.import_module(module_name)
+            for part in attribute.split("."):
+                obj = getattr(obj, part)
+        except (ImportError, AttributeError) as error:
+            raise PluginError(
+                f"plugin {self.plugin!r} registered {self.kind} {self.name!r} as "
+                f"{reference!r}, which cannot be imported: {error}"
+            ) from error
+        return obj
+
+    def _members(self) -> dict[str, tuple[str, str]]:
+        """A family's members: normalised name -> (name, summary), listed once."""
+        if self._member_table is None:
+            members = self.members
+            lister = members if callable(members) else self._import(str(members))
+            try:
+                listed = lister()
+                items = (
+                    listed.items()
+                    if isinstance(listed, Mapping)
+                    else ((m, self.summary) for m in listed)
+                )
+                table = {normalise(m): (m, s) for m, s in items}
+            except Exception as error:
+                raise PluginError(
+                    f"plugin {self.plugin!r} could not list the members of {self.kind} family "
+                    f"{self.name!r}: {type(error).__name__}: {error}"
+                ) from error
+            self._member_table = table
+        return self._member_table
+
+    def _member_component(self, member: str, summary: str) -> Component:
+        return Component(
+            self.kind,
+            f"{self.name}{FAMILY_SEPARATOR}{member}",
+            self.target,
+            summary,
+            self.plugin,
+            member=member,
+        )
+
+    def get_member(self, member: str) -> Component:
+        """The component of one member of this family, by its (normalised) member name."""
+        table = self._members()
+        key = normalise(member)
+        if key not in table:
+            matches = difflib.get_close_matches(key, list(table), n=3, cutoff=0.6)
+            suggestions = [f"{self.name}{FAMILY_SEPARATOR}{table[m][0]}" for m in matches]
+            raise UnknownComponentError(
+                self.kind, f"{self.name}{FAMILY_SEPARATOR}{member}", suggestions
+            )
+        return self._member_component(*table[key])
+
+    def list_members(self) -> list[Component]:
+        """The components of every member of this family."""
+        return [self._member_component(m, s) for m, s in self._members().values()]
 
     def build(self, kwargs: Mapping[str, Any], **core_kwargs: Any) -> Any:
         """Call the factory with the user's ``kwargs`` (checked first) and the core's arguments."""
         self.check_arguments(kwargs)
         try:
             return self.factory(**core_kwargs, **kwargs)
+        except ZooError:
+            raise  # the factory already said what is wrong
         except (TypeError, ValueError) as error:
             raise ComponentSpecError(
                 f"{self.kind} {self.name!r} could not be built with {dict(kwargs)!r}: {error}",
@@ -149,12 +230,17 @@ class Registry:
             *,
             summary: str,
             aliases: Iterable[str] = (),
+            members: Callable[[], Members] | str | None = None,
         ) -> None:
             self.add(
-                Component(kind, name, factory, summary.strip(), plugin, tuple(aliases)),
+                Component(
+                    kind, name, factory, summary.strip(), plugin, tuple(aliases), members=members
+                ),
             )
 
-        register.__doc__ = f"Register one {kind}: register(name, factory, *, summary, aliases=())."
+        register.__doc__ = (
+            f"Register one {kind}: register(name, factory, *, summary, aliases=(), members=None)."
+        )
         return register
 
     def add(self, component: Component) -> None:
@@ -166,6 +252,20 @@ class Registry:
                 f"plugin {component.plugin!r} registered {component.kind} {component.name!r} with "
                 f"factory {component.target!r}: expected a callable or a 'module:attribute' string"
             )
+        members = component.members
+        if members is not None and not (callable(members) or _is_reference(members)):
+            raise TypeError(
+                f"plugin {component.plugin!r} registered {component.kind} family "
+                f"{component.name!r} with members {members!r}: expected a callable or a "
+                f"'module:attribute' string"
+            )
+        for name in (component.name, *component.aliases):
+            if FAMILY_SEPARATOR in name:
+                raise ValueError(
+                    f"plugin {component.plugin!r} registered {component.kind} {name!r}: "
+                    f"'{FAMILY_SEPARATOR}' separates a family from its members (register a "
+                    f"family with members=...) and may not be part of a name"
+                )
         table = self._tables[component.kind]
         keys = [normalise(n) for n in (component.name, *component.aliases)]
         for key in keys:
@@ -186,31 +286,64 @@ class Registry:
                 del table[key]
 
     def get(self, kind: Kind, name: str) -> Component:
-        """The component registered under ``name`` (normalised), else UnknownComponentError."""
+        """The component registered under ``name`` (normalised), or the member of a family named
+        ``family/member``; else UnknownComponentError."""
         table = self._tables[kind]
         key = normalise(name)
         if key in table:
-            return table[key]
+            component = table[key]
+            if component.is_family:
+                raise ComponentSpecError(
+                    f"{kind} {component.name!r} is a family of names: name one of its members, "
+                    f"'{component.name}{FAMILY_SEPARATOR}<name>' "
+                    f"(zoo list {kind}s '{component.name}{FAMILY_SEPARATOR}*' lists them)",
+                    kind=kind,
+                )
+            return component
+        family_key, separator, _ = key.partition(FAMILY_SEPARATOR)
+        family = table.get(family_key)
+        if separator and family is not None and family.is_family:
+            return family.get_member(name.split(FAMILY_SEPARATOR, 1)[1])
         matches = difflib.get_close_matches(key, list(table), n=3, cutoff=0.6)
         suggestions = list(dict.fromkeys(table[m].name for m in matches))
         raise UnknownComponentError(kind, name, suggestions)
 
     def components(self, kind: Kind, pattern: str | None = None) -> list[Component]:
-        """Components of one kind sorted by name, filtered by an fnmatch ``pattern`` if given."""
+        """Components of one kind sorted by name, filtered by an fnmatch ``pattern`` if given.
+
+        Without a pattern a family is one entry; a pattern also matches its members' names
+        (``timm/*resnet*``), which lists them: only then is the family asked for its members."""
         unique = {id(c): c for c in self._tables[kind].values()}.values()
         found = sorted(unique, key=lambda c: normalise(c.name))
         if pattern is None:
             return found
         lowered, normalised = pattern.lower(), normalise(pattern)
-        return [
-            c
-            for c in found
-            if any(
-                fnmatch.fnmatchcase(n.lower(), lowered)
-                or fnmatch.fnmatchcase(normalise(n), normalised)
-                for n in (c.name, *c.aliases)
-            )
-        ]
+        matched = [c for c in found if _matches_any((c.name, *c.aliases), lowered, normalised)]
+        for family in found:
+            if family.is_family and _may_match_members(family.name, lowered, normalised):
+                matched += [
+                    m for m in family.list_members() if _matches_any((m.name,), lowered, normalised)
+                ]
+        return sorted(matched, key=lambda c: normalise(c.name))
+
+
+def _matches_any(names: Iterable[str], lowered: str, normalised: str) -> bool:
+    return any(
+        fnmatch.fnmatchcase(n.lower(), lowered) or fnmatch.fnmatchcase(normalise(n), normalised)
+        for n in names
+    )
+
+
+def _may_match_members(family: str, lowered: str, normalised: str) -> bool:
+    """Whether a pattern can match ``family/<anything>``: its literal start fits the prefix."""
+    for pattern, prefix in (
+        (lowered, family.lower() + FAMILY_SEPARATOR),
+        (normalised, normalise(family) + FAMILY_SEPARATOR),
+    ):
+        literal = re.split(r"[*?\[]", pattern, maxsplit=1)[0]
+        if prefix.startswith(literal) or literal.startswith(prefix):
+            return True
+    return False
 
 
 def _is_reference(target: object) -> bool:
@@ -231,6 +364,8 @@ def _takes_no_arguments(factory: Callable[..., Any]) -> bool:
 def _type_hints(factory: Callable[..., Any]) -> dict[str, Any]:
     """The factory's parameter annotations, each resolved on its own, so that one naming a
     type imported only under TYPE_CHECKING doesn't cost us the others."""
+    while isinstance(factory, functools.partial):  # a family member's factory
+        factory = factory.func
     function = factory.__init__ if inspect.isclass(factory) else factory  # type: ignore[misc]
     annotations = getattr(function, "__annotations__", {})
     namespace = getattr(function, "__globals__", {})

@@ -3,6 +3,11 @@
 Every run gets its own directory with ``config.json`` (the resolved configuration and versions),
 ``metrics.csv`` (Lightning's CSVLogger), ``checkpoints/best.ckpt`` and ``checkpoints/last.ckpt``,
 and ``results.json`` (the same object ``zoo train --json`` prints).
+
+Distributed runs use Lightning's strategies (``strategy="ddp"``, ``devices``, ``num_nodes``, or
+processes started by ``torchrun`` or SLURM): every process runs this function, and only global
+rank 0 creates the run directory and writes ``config.json`` and ``results.json``; Lightning writes
+the checkpoints and metrics from rank 0 too.
 """
 
 from __future__ import annotations
@@ -28,6 +33,11 @@ from zoo.errors import ZooUsageError
 from zoo.loader import plugin_of
 
 DEFAULT_OUTPUT_DIR = "runs"
+#: The progress bar is redrawn every this many steps: redrawing it on every step would cost more
+#: than a small model's step does.
+PROGRESS_REFRESH_STEPS = 20
+#: Variables that give a process's rank when torchrun, SLURM or Lightning's launcher started it.
+RANK_VARIABLES = ("RANK", "SLURM_PROCID", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK")
 
 
 @dataclass
@@ -70,31 +80,46 @@ def train(
     max_steps: int = -1,
     progress: bool = True,
     trainer_options: dict[str, Any] | None = None,
+    diagnostics: bool = False,
+    callbacks: list[Any] | None = None,
+    compile: bool = False,
+    num_workers: int | None = None,
+    strategy: str = "auto",
+    num_nodes: int = 1,
 ) -> TrainResult:
     """Train ``arch`` with activation ``act`` on ``dataset`` and evaluate it on the test split.
 
     ``arch``, ``act`` and ``dataset`` are component specs such as ``"mlp:hidden=(256,128)"``.
     ``seed`` defaults to a random one, recorded in the run's config. ``trainer_options`` go to
     ``lightning.Trainer`` as they are. With ``progress=False`` nothing is printed.
+    ``diagnostics=True`` adds :class:`zoo.diagnostics.ActivationDiagnostics` (dead and saturated
+    units, gradient and weight norms in ``metrics.csv``); ``callbacks`` are added to the Trainer's.
+    ``compile=True`` compiles the model with ``torch.compile``. ``num_workers`` sets the dataset's
+    DataLoader workers (which selects its standard path, see :mod:`zoo.data`). ``strategy`` and
+    ``num_nodes`` go to ``lightning.Trainer`` like ``accelerator``, ``devices`` and ``precision``.
     """
     # Check every name and argument before anything slow happens.
     arch_component, arch_spec = resolve("architecture", arch)
     act_component, act_spec = resolve("activation", act)
-    data_component, data_spec = resolve("dataset", dataset)
+    data_overrides = {} if num_workers is None else {"num_workers": num_workers}
+    data_component, data_spec = resolve("dataset", dataset, **data_overrides)
     from zoo.module import check_optimizer
 
     optimizer = check_optimizer(optimizer)
     if epochs < 1 and max_steps < 0:
         raise ZooUsageError(f"epochs must be at least 1, got {epochs}")
+    main = is_main_process()
     if seed is None:
-        seed = random.SystemRandom().randrange(2**31)
+        # The processes Lightning's DDP launcher starts inherit the seed rank 0 drew.
+        inherited = None if main else os.environ.get("PL_GLOBAL_SEED")
+        seed = int(inherited) if inherited else random.SystemRandom().randrange(2**31)
 
     import lightning as L
     from lightning.fabric.utilities.exceptions import MisconfigurationException
-    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
     from lightning.pytorch.loggers import CSVLogger
 
-    from zoo.module import ZooClassifier
+    from zoo.module import NullProfiler, ZooClassifier
 
     L.seed_everything(seed, workers=True, verbose=False)
     datamodule = data_component.build(data_spec.kwargs, data_dir=data_dir, batch_size=batch_size)
@@ -107,12 +132,16 @@ def train(
         lr=lr,
         dataset=str(data_spec),
         class_names=datamodule.class_names,
+        compile=compile,
     )
     # Missing or unusable data fails here, before a run directory exists.
     datamodule.prepare_data()
     datamodule.setup("fit")
 
-    run_dir = _new_run_dir(Path(output_dir), arch_spec.name, act_spec.name, data_spec.name)
+    names = (arch_spec.name, act_spec.name, data_spec.name)
+    # Only rank 0 creates the directory; the others learn its name from rank 0 (the checkpoint
+    # callback and the broadcast after fit), so this name is a placeholder there.
+    run_dir = _new_run_dir(Path(output_dir), *names) if main else _run_dir_name(output_dir, names)
     checkpoint = ModelCheckpoint(
         dirpath=run_dir / "checkpoints",
         filename="best",
@@ -136,7 +165,12 @@ def train(
             "devices": devices,
             "precision": precision,
             "max_steps": max_steps,
+            "compile": compile,
+            "num_workers": getattr(datamodule, "num_workers", num_workers),
+            "strategy": strategy,
+            "num_nodes": num_nodes,
         },
+        "data_path": "in-memory" if getattr(datamodule, "in_memory", False) else "dataloader",
         "components": {
             "arch": _origin(arch_component),
             "act": _origin(act_component),
@@ -153,27 +187,39 @@ def train(
                 max_steps=max_steps,
                 accelerator=accelerator,
                 devices=devices,
+                strategy=strategy,
+                num_nodes=num_nodes,
                 precision=precision,  # type: ignore[arg-type]
                 logger=CSVLogger(run_dir, name="", version=""),
-                callbacks=[checkpoint],
+                callbacks=[
+                    checkpoint,
+                    *_extra_callbacks(diagnostics),
+                    *(callbacks or []),
+                    # Redrawn every step, the bar would cost more than a small model's step.
+                    *([TQDMProgressBar(refresh_rate=PROGRESS_REFRESH_STEPS)] if progress else []),
+                ],
                 default_root_dir=run_dir,
                 enable_progress_bar=progress,
                 enable_model_summary=progress,
-                **(trainer_options or {}),
+                **{"profiler": NullProfiler(), **(trainer_options or {})},
             )
         except (MisconfigurationException, ValueError) as error:
-            run_dir.rmdir()
+            if main:
+                run_dir.rmdir()
             raise ZooUsageError(f"invalid trainer setting: {error}") from error
-        _write_json(run_dir / "config.json", config)
+        if main:
+            _write_json(run_dir / "config.json", config)
 
         started = time.perf_counter()
         try:
             trainer.fit(module, datamodule=datamodule)
         except BaseException:
-            config["status"] = "interrupted" if trainer.interrupted else "failed"
-            _write_json(run_dir / "config.json", config)
+            if main:
+                config["status"] = "interrupted" if trainer.interrupted else "failed"
+                _write_json(run_dir / "config.json", config)
             raise
         train_seconds = time.perf_counter() - started
+        run_dir = Path(trainer.strategy.broadcast(str(run_dir)))  # rank 0's, on every rank
         best = checkpoint.best_model_path or None
         if best is None:  # no validation happened (e.g. --max-steps inside the first epoch)
             best = str(run_dir / "checkpoints" / "best.ckpt")
@@ -198,22 +244,38 @@ def train(
         best_val_acc=float(best_score) if best_score is not None else None,
         accelerator=type(trainer.accelerator).__name__.removesuffix("Accelerator").lower(),
     )
-    _write_json(run_dir / "results.json", result.to_dict())
-    config["status"] = "finished"
-    _write_json(run_dir / "config.json", config)
+    if main:
+        _write_json(run_dir / "results.json", result.to_dict())
+        config["status"] = "finished"
+        _write_json(run_dir / "config.json", config)
     return result
 
 
-def _new_run_dir(output_dir: Path, *names: str) -> Path:
+def is_main_process() -> bool:
+    """Whether this process is global rank 0 or not part of a distributed run; false in the
+    processes that torchrun, SLURM or Lightning's DDP launcher start for the other ranks."""
+    return all(os.environ.get(name, "0") in ("", "0") for name in RANK_VARIABLES)
+
+
+def _extra_callbacks(diagnostics: bool) -> list[Any]:
+    if not diagnostics:
+        return []
+    from zoo.diagnostics import ActivationDiagnostics
+
+    return [ActivationDiagnostics()]
+
+
+def _run_dir_name(output_dir: str | os.PathLike[str], names: tuple[str, ...]) -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     slug = "-".join(re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_") for name in names)
+    return Path(output_dir) / f"{stamp}-{slug}"
+
+
+def _new_run_dir(output_dir: Path, *names: str) -> Path:
+    base = _run_dir_name(output_dir, names)
     output_dir.mkdir(parents=True, exist_ok=True)
     for attempt in range(1000):
-        candidate = (
-            output_dir / f"{stamp}-{slug}"
-            if attempt == 0
-            else (output_dir / f"{stamp}-{slug}-{attempt}")
-        )
+        candidate = base if attempt == 0 else base.with_name(f"{base.name}-{attempt}")
         try:
             candidate.mkdir()
         except FileExistsError:

@@ -1,0 +1,139 @@
+"""``zoo compare``: train several activations x seeds and compare them, as ``zoo.compare.compare``
+does it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from zoo.compare import DEFAULT_OUTPUT_DIR
+
+
+@click.command(
+    "compare",
+    epilog="""\b
+Examples:
+  zoo compare --act relu --act leakyrelu --act sigmoid --act tanh --epochs 3 --seeds 3
+  zoo compare --act leakyrelu:negative_slope=0.01 --act leakyrelu:negative_slope=0.2
+  zoo compare --arch 'mlp:hidden=(256,256,256,256,256)' --act relu --act tanh --jobs 2
+  zoo compare --act relu --act sigmoid --epochs 1 --seeds 2 --output-dir /tmp/cmp --json
+""",
+)
+@click.option(
+    "--act",
+    "acts",
+    multiple=True,
+    required=True,
+    help="Activation spec, NAME[:k=v,...]. Repeat for each activation to compare.",
+)
+@click.option("--arch", default="mlp", show_default=True, help="Architecture spec.")
+@click.option("--dataset", default="mnist", show_default=True, help="Dataset spec.")
+@click.option("--epochs", default=5, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--seeds",
+    default=3,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Seeds per activation: 0, 1, ..., SEEDS-1.",
+)
+@click.option(
+    "--jobs",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Runs in parallel (each a `zoo train` process).",
+)
+@click.option(
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_OUTPUT_DIR,
+    show_default=True,
+    help="Where the runs, comparison.csv/json, the plots and report.md go. "
+    "Rerunning with the same directory skips finished runs.",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Dataset root [default: $ZOO_DATA_DIR, else ~/.cache/lightning-zoo/data].",
+)
+@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--optimizer",
+    type=click.Choice(["adam", "adamw", "sgd"], case_sensitive=False),
+    default="adam",
+    show_default=True,
+)
+@click.option(
+    "--lr",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Learning rate [default: the optimizer's].",
+)
+@click.option(
+    "--max-steps",
+    default=-1,
+    show_default=True,
+    type=int,
+    help="Stop each run after this many optimizer steps (-1: no limit).",
+)
+@click.option("--accelerator", default="auto", show_default=True, help="cpu, gpu, mps or auto.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print only comparison.json's object on stdout."
+)
+@click.pass_context
+def compare_command(
+    ctx: click.Context,
+    acts: tuple[str, ...],
+    arch: str,
+    dataset: str,
+    epochs: int,
+    seeds: int,
+    jobs: int,
+    output_dir: Path,
+    data_dir: Path | None,
+    batch_size: int,
+    optimizer: str,
+    lr: float | None,
+    max_steps: int,
+    accelerator: str,
+    as_json: bool,
+) -> None:
+    """Train each --act with --seeds seeds and compare them.
+
+    Every run is an ordinary `zoo train --diagnostics` run directory under
+    OUTPUT_DIR/runs/. Prints a table (test accuracy mean ± std over seeds, best
+    validation accuracy, final train loss, seconds per epoch, dead-unit and saturated
+    fractions at the end, first layer's mean gradient norm) and writes comparison.csv,
+    comparison.json, PNG plots and report.md to OUTPUT_DIR.
+    """
+    from zoo.compare import compare
+
+    root = ctx.find_root()
+    comparison = compare(
+        acts,
+        arch=arch,
+        dataset=dataset,
+        epochs=epochs,
+        seeds=seeds,
+        jobs=jobs,
+        output_dir=output_dir,
+        data_dir=data_dir,
+        batch_size=batch_size,
+        optimizer=optimizer,
+        lr=lr,
+        max_steps=max_steps,
+        accelerator=accelerator,
+        plugins=tuple(root.meta.get("zoo.plugins") or ()),
+        strict_plugins=bool(root.meta.get("zoo.strict_plugins")),
+        echo=lambda message: click.echo(message, err=as_json),
+    )
+    if as_json:
+        click.echo(json.dumps(comparison.to_dict()))
+        return
+    click.echo("")
+    click.echo(comparison.table())
+    click.echo("")
+    click.echo(f"Report: {comparison.files['report']}")

@@ -1,0 +1,121 @@
+"""``zoo runs``, ``zoo evaluate`` and ``zoo predict``: what comes after training."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from zoo.training import DEFAULT_OUTPUT_DIR
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2%}"
+
+
+@click.command(
+    "runs",
+    epilog="""\b
+Examples:
+  zoo runs
+  zoo runs /tmp/runs --json
+""",
+)
+@click.argument("directory", required=False, default=DEFAULT_OUTPUT_DIR, type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+def runs_command(directory: str, as_json: bool) -> None:
+    """List the runs in DIRECTORY (default ./runs): components, status (finished,
+    interrupted, failed, running), best validation accuracy and test accuracy."""
+    from zoo.runs import list_runs
+
+    runs = list_runs(directory)
+    if as_json:
+        click.echo(json.dumps([run.to_dict() for run in runs], indent=2))
+        return
+    if not runs:
+        click.echo(f"no runs in {directory}")
+        return
+    rows = [
+        (Path(r.run_dir).name, f"{r.arch} + {r.act} on {r.dataset}", r.status,
+         _pct(r.best_val_acc), _pct(r.test_acc))
+        for r in runs
+    ]  # fmt: skip
+    header = ("RUN", "COMPONENTS", "STATUS", "BEST VAL", "TEST")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        click.echo("  ".join(cells).rstrip())
+
+
+@click.command(
+    "evaluate",
+    epilog="""\b
+Examples:
+  zoo evaluate runs/20261127-140501-mlp-leakyrelu-mnist
+  zoo evaluate runs/.../checkpoints/last.ckpt --split val --json
+""",
+)
+@click.argument("checkpoint", type=click.Path(exists=True, path_type=Path))
+@click.option("--dataset", default=None, help="Dataset spec [default: the checkpoint's own].")
+@click.option("--split", type=click.Choice(["test", "val"]), default="test", show_default=True)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Dataset root [default: $ZOO_DATA_DIR, else ~/.cache/lightning-zoo/data].",
+)
+@click.option("--batch-size", default=256, show_default=True, type=click.IntRange(min=1))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def evaluate_command(
+    checkpoint: Path,
+    dataset: str | None,
+    split: str,
+    data_dir: Path | None,
+    batch_size: int,
+    as_json: bool,
+) -> None:
+    """Accuracy, loss and per-class accuracy of CHECKPOINT (a .ckpt file or a run directory,
+    whose best checkpoint is used)."""
+    from zoo.evaluation import evaluate
+
+    result = evaluate(
+        checkpoint, dataset=dataset, split=split, data_dir=data_dir, batch_size=batch_size
+    )
+    if as_json:
+        click.echo(json.dumps(result.to_dict()))
+        return
+    click.echo(f"{result.checkpoint}")
+    click.echo(
+        f"{result.dataset} {result.split} split, {result.samples} samples: "
+        f"accuracy {result.accuracy:.2%}, loss {result.loss:.4f}"
+    )
+    width = max(len(name) for name in result.per_class)
+    for name, accuracy in result.per_class.items():
+        click.echo(f"  {name:<{width}}  {accuracy:.2%}")
+
+
+@click.command(
+    "predict",
+    epilog="""\b
+Examples:
+  zoo predict runs/20261127-140501-mlp-leakyrelu-mnist digit.png
+  zoo predict model.ckpt a.png b.jpg --top-k 1 --json
+""",
+)
+@click.argument("checkpoint", type=click.Path(exists=True, path_type=Path))
+@click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--top-k", default=3, show_default=True, type=click.IntRange(min=1))
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+def predict_command(checkpoint: Path, images: tuple[str, ...], top_k: int, as_json: bool) -> None:
+    """The most likely classes of each image (PNG, JPEG, ... any size or mode), resized and
+    normalised like the checkpoint's dataset. CHECKPOINT may be a run directory."""
+    from zoo.evaluation import predict
+
+    predictions = predict(checkpoint, images, top_k=top_k)
+    if as_json:
+        click.echo(json.dumps([p.to_dict() for p in predictions]))
+        return
+    for prediction in predictions:
+        ranked = ", ".join(f"{name} {probability:.1%}" for name, probability in prediction.top)
+        click.echo(f"{prediction.image}: {ranked}")

@@ -1,0 +1,430 @@
+"""Breadth: the cnn, the timm bridge (a family of names), timm's activations, `--act default`,
+and the accuracy benchmark's table."""
+
+from __future__ import annotations
+
+import importlib.util
+import pickle
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import zoo
+from zoo.module import ZooClassifier
+from zoo.registry import Registry
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = "mnist:val_size=100"
+
+
+class Sine(nn.Module):
+    """A plugin activation with a parameter, for the timm bridge to carry."""
+
+    def __init__(self, w0: float = 1.0) -> None:
+        super().__init__()
+        self.w0 = w0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sin(self.w0 * x)
+
+
+# --- families: one registration, many names ----------------------------------------------------
+
+
+def family_registry(calls: list[int]) -> Registry:
+    def members() -> dict[str, str]:
+        calls.append(1)
+        return {"small_net": "the small one", "big_net": "the big one"}
+
+    def build(member: str, /, act, input_shape, num_classes, width: int = 8) -> tuple:
+        return member, width
+
+    registry = Registry()
+    register = registry.registrar("architecture", "family-plugin")
+    register("nets", build, summary="a family of nets", members=members, aliases=("netz",))
+    register("plain", lambda act, input_shape, num_classes: None, summary="not a family")
+    return registry
+
+
+def test_family_member_lookup_binds_the_member_name() -> None:
+    calls: list[int] = []
+    registry = family_registry(calls)
+    assert calls == []  # registering does not list the members
+    member = registry.get("architecture", "Nets/Small-Net")
+    assert (member.name, member.member, member.summary) == (
+        "nets/small_net",
+        "small_net",
+        "the small one",
+    )
+    assert member.build({"width": 3}, act=None, input_shape=(1, 2, 2), num_classes=2) == (
+        "small_net",
+        3,
+    )
+    assert registry.get("architecture", "netz/big_net").name == "nets/big_net"  # via the alias
+    assert list(member.parameters()) == ["width"]
+    with pytest.raises(zoo.ComponentSpecError, match="'width' expects int"):
+        member.check_arguments({"width": "wide"})
+    assert calls == [1]  # listed once, then cached
+
+
+def test_family_errors() -> None:
+    registry = family_registry([])
+    with pytest.raises(zoo.UnknownComponentError, match="Did you mean 'nets/small_net'"):
+        registry.get("architecture", "nets/smal_net")
+    with pytest.raises(zoo.ComponentSpecError, match=r"'nets' is a family.*'nets/<name>'"):
+        registry.get("architecture", "nets")
+    with pytest.raises(zoo.UnknownComponentError):
+        registry.get("architecture", "plain/small_net")  # not a family
+    register = registry.registrar("architecture", "other")
+    with pytest.raises(ValueError, match="'/'"):
+        register("a/b", lambda: None, summary="slashes are for families")
+    with pytest.raises(TypeError, match="members"):
+        register("c", lambda: None, summary="bad members", members=42)
+
+
+def test_family_listing_lists_members_only_for_patterns_that_can_match() -> None:
+    calls: list[int] = []
+    registry = family_registry(calls)
+    assert [c.name for c in registry.components("architecture")] == ["nets", "plain"]
+    assert [c.name for c in registry.components("architecture", "pla*")] == ["plain"]
+    assert calls == []  # no pattern, or one that cannot match nets/..., lists no members
+    assert [c.name for c in registry.components("architecture", "nets/*")] == [
+        "nets/big_net",
+        "nets/small_net",
+    ]
+    assert [c.name for c in registry.components("architecture", "*SMALL*")] == ["nets/small_net"]
+    assert [c.name for c in registry.components("architecture", "n*")] == [
+        "nets",
+        "nets/big_net",
+        "nets/small_net",
+    ]
+
+
+def test_failing_member_list_is_a_plugin_error() -> None:
+    registry = Registry()
+
+    def members() -> list[str]:
+        raise ModuleNotFoundError("No module named 'somelib'")
+
+    registry.registrar("architecture", "broken")("lib", print, summary="x", members=members)
+    with pytest.raises(zoo.PluginError, match=r"'broken'.*somelib"):
+        registry.get("architecture", "lib/model")
+
+
+# --- the cnn -----------------------------------------------------------------------------------
+
+
+def test_cnn_default_structure() -> None:
+    model = zoo.create_model("cnn", act="relu", input_shape=(1, 28, 28), num_classes=10)
+    kinds = [type(m).__name__ for m in model]
+    stage = ("Conv2d", "BatchNorm2d", "ReLU", "Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d")
+    assert kinds == [*stage, *stage, "Flatten", "Dropout", "Linear", "ReLU", "Dropout", "Linear"]
+    assert [m.out_channels for m in model if isinstance(m, nn.Conv2d)] == [32, 32, 64, 64]
+    assert all(m.bias is None for m in model if isinstance(m, nn.Conv2d))  # BatchNorm has one
+    first, last = (m for m in model if isinstance(m, nn.Linear))
+    assert first.in_features == 64 * 7 * 7 and last.out_features == 10
+    assert {m.p for m in model if isinstance(m, nn.Dropout)} == {0.25}
+    assert sum(p.numel() for p in model.parameters()) == 468_010
+    assert model(torch.randn(5, 1, 28, 28)).shape == (5, 10)
+
+
+def test_cnn_options() -> None:
+    model = zoo.create_model(
+        "cnn:channels=(8,16,32),convs=1,batchnorm=False,dropout=0.0,hidden=20",
+        act="leakyrelu:negative_slope=0.2",
+        input_shape=(3, 32, 32),
+        num_classes=5,
+    )
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in model)
+    assert all(m.bias is not None for m in model if isinstance(m, nn.Conv2d))
+    acts = [m for m in model if isinstance(m, nn.LeakyReLU)]
+    assert len(acts) == 4 and {m.negative_slope for m in acts} == {0.2}
+    assert len({id(m) for m in acts}) == 4  # a fresh module per place
+    assert {m.p for m in model if isinstance(m, nn.Dropout)} == {0.0}
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 5)
+    deeper = zoo.create_model("cnn:channels=(8,),convs=3", input_shape=(1, 28, 28), num_classes=2)
+    assert sum(isinstance(m, nn.Conv2d) for m in deeper) == 3
+    # Inputs too small to pool are not pooled.
+    tiny = zoo.create_model("cnn:channels=(4,4,4)", input_shape=(1, 3, 3), num_classes=2)
+    assert sum(isinstance(m, nn.MaxPool2d) for m in tiny) == 1
+    assert tiny(torch.randn(2, 1, 3, 3)).shape == (2, 2)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    ["cnn:channels=()", "cnn:channels=(0,)", "cnn:convs=0", "cnn:dropout=1.0", "cnn:hidden=0"],
+)
+def test_cnn_bad_options(spec: str) -> None:
+    with pytest.raises(zoo.ComponentSpecError):
+        zoo.create_model(spec, input_shape=(1, 28, 28), num_classes=10)
+
+
+def test_cnn_learns_the_tiny_dataset(tiny_mnist: Path, tmp_path: Path) -> None:
+    result = zoo.train(
+        "cnn:channels=(8,16)",
+        act="gelu",
+        dataset=TINY,
+        epochs=2,
+        seed=0,
+        data_dir=tiny_mnist,
+        output_dir=tmp_path,
+        progress=False,
+    )
+    assert result.test_acc > 0.9
+
+
+# --- timm's activations ------------------------------------------------------------------------
+
+TIMM_ACTIVATIONS = {
+    "hard_mish": ("HardMish", lambda x: 0.5 * x * (x + 2).clamp(0, 2)),
+    "gelu_tanh": ("GELUTanh", lambda x: F.gelu(x, approximate="tanh")),
+    "quick_gelu": ("QuickGELU", lambda x: x * torch.sigmoid(1.702 * x)),
+    "squared_relu": ("SquaredReLU", lambda x: F.relu(x) ** 2),
+    "star_relu": ("StarReLU", lambda x: F.relu(x) ** 2),  # scale 1, bias 0 at init
+}
+
+
+def test_timm_activations_are_lazy_references() -> None:
+    components = {c.name: c for c in zoo.list_activations()}
+    for name, (class_name, _) in TIMM_ACTIVATIONS.items():
+        component = components[name]
+        assert component.plugin == "timm_activations"
+        assert isinstance(component.target, str)
+        assert component.target.startswith("timm.") and component.target.endswith(class_name)
+
+
+@pytest.mark.parametrize("name", sorted(TIMM_ACTIVATIONS))
+def test_timm_activation_values(name: str) -> None:
+    class_name, reference = TIMM_ACTIVATIONS[name]
+    module = zoo.create_activation(name.replace("_", "-"))
+    assert type(module).__name__ == class_name
+    x = torch.linspace(-4, 4, 81, requires_grad=True)
+    torch.testing.assert_close(module(x), reference(x))
+    module(x).sum().backward()
+    assert torch.isfinite(x.grad).all()
+
+
+def test_timm_activation_parameters() -> None:
+    module = zoo.create_activation("star_relu:scale_value=2.0,bias_value=0.5")
+    torch.testing.assert_close(module(torch.tensor([-1.0, 2.0])), torch.tensor([0.5, 8.5]))
+
+
+def test_default_activation_is_relu_for_zoo_architectures() -> None:
+    module = zoo.create_activation("default")
+    assert isinstance(module, nn.ReLU) and type(module).__name__ == "DefaultActivation"
+    assert type(pickle.loads(pickle.dumps(module))) is type(module)
+    model = zoo.create_model("mlp", act="default", input_shape=(1, 28, 28), num_classes=10)
+    assert isinstance(model[2], nn.ReLU)
+
+
+# --- the timm bridge ---------------------------------------------------------------------------
+
+
+def test_timm_model_names_match_timm_list_models() -> None:
+    import timm
+
+    from zoo.plugins.timm_models import model_names
+
+    names = model_names()
+    assert list(names) == sorted(timm.list_models())
+    assert names["resnet18"] == "timm model from timm.models.resnet"
+
+
+def test_listing_timm_models_imports_neither_timm_nor_torch() -> None:
+    code = (
+        "import sys, time\n"
+        "from zoo.cli import cli\n"
+        "started = time.perf_counter()\n"
+        "try:\n"
+        "    cli.main(['list', 'architectures', 'timm/*resnet*'], prog_name='zoo',\n"
+        "             standalone_mode=False)\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = [m for m in ('torch', 'torchvision', 'lightning', 'timm') if m in sys.modules]\n"
+        "print('HEAVY', heavy, time.perf_counter() - started, file=sys.stderr)\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "HEAVY []" in completed.stderr
+    assert "timm/resnet18 " in completed.stdout and "timm/resnet50d " in completed.stdout
+    assert "timm/vit_tiny_patch16_224" not in completed.stdout
+
+
+def test_timm_family_in_the_plain_listing() -> None:
+    (timm_family,) = zoo.list_architectures("timm")
+    assert timm_family.is_family and "timm/<model_name>" in timm_family.summary
+    assert len(zoo.list_architectures("timm/*")) > 1000
+
+
+def test_timm_resnet18_with_mish_on_mnist_shapes() -> None:
+    model = zoo.create_model("timm/resnet18", act="mish", input_shape=(1, 28, 28), num_classes=10)
+    mish = [m for m in model.modules() if isinstance(m, nn.Mish)]
+    assert len(mish) == 17  # the stem, two per basic block (8 blocks)
+    assert not any(isinstance(m, nn.ReLU) for m in model.modules())
+    assert model.conv1.in_channels == 1 and model.fc.out_features == 10
+    assert model(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_timm_activation_parameters_and_plugin_activations() -> None:
+    model = zoo.create_model(
+        "timm/resnet18",
+        act="leakyrelu:negative_slope=0.2",
+        input_shape=(1, 28, 28),
+        num_classes=10,
+    )
+    slopes = {m.negative_slope for m in model.modules() if isinstance(m, nn.LeakyReLU)}
+    assert slopes == {0.2}
+
+    class SinePlugin:
+        @zoo.hookimpl
+        def register_activations(self, register):
+            register("zoo-test-sine", Sine, summary="sin(w0·x)")
+
+    name = zoo.register_plugin(SinePlugin(), name="zoo-test-sine-plugin")
+    try:
+        model = zoo.create_model(
+            "timm/mobilenetv3_small_050",
+            act="zoo-test-sine:w0=3.0",
+            input_shape=(3, 32, 32),
+            num_classes=4,
+        )
+    finally:
+        zoo.unregister_plugin(name)
+    sines = [m for m in model.modules() if isinstance(m, Sine)]
+    assert sines and {m.w0 for m in sines} == {3.0}
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 4)
+
+
+def test_timm_resnet18_mish_trains_and_reloads(tiny_mnist: Path, tmp_path: Path) -> None:
+    result = zoo.train(
+        "timm/resnet18",
+        act="mish",
+        dataset=TINY,
+        max_steps=4,
+        seed=0,
+        data_dir=tiny_mnist,
+        output_dir=tmp_path,
+        progress=False,
+    )
+    assert result.steps == 4 and result.arch == "timm/resnet18"
+    restored = ZooClassifier.load_from_checkpoint(result.checkpoint, weights_only=True)
+    assert sum(isinstance(m, nn.Mish) for m in restored.modules()) == 17
+
+
+def test_timm_model_without_act_layer() -> None:
+    # GhostNet fixes its own activations: --act would be silently ignored, so it is an error.
+    with pytest.raises(zoo.ComponentSpecError) as caught:
+        zoo.create_model("timm/ghostnet_050", act="mish", input_shape=(1, 28, 28), num_classes=10)
+    assert caught.value.kind == "activation"
+    assert "takes no act_layer" in str(caught.value) and "--act default" in str(caught.value)
+
+    model = zoo.create_model(
+        "timm/ghostnet_050", act="default", input_shape=(1, 28, 28), num_classes=10
+    )
+    assert model(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+    assert not any(type(m).__name__ == "DefaultActivation" for m in model.modules())
+
+
+def test_timm_cli_errors_exit_2(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from zoo.cli import cli
+
+    runner = CliRunner()
+    for args, expected in [
+        (["--arch", "timm/ghostnet_050", "--act", "mish"], "--act default"),
+        (["--arch", "timm/resnet181"], "Did you mean 'timm/resnet18'"),
+        (["--arch", "timm"], "is a family"),
+    ]:
+        result = runner.invoke(cli, ["train", "--output-dir", str(tmp_path), *args])
+        assert result.exit_code == 2, result.output
+        assert expected in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_timm_model_too_small_for_the_input_fails_clearly() -> None:
+    with pytest.raises(zoo.ComponentSpecError, match="cannot take 1x28x28 inputs"):
+        zoo.create_model("timm/convnext_atto", act="gelu", input_shape=(1, 28, 28), num_classes=10)
+
+
+def test_timm_models_with_a_fixed_size_get_the_input_size() -> None:
+    model = zoo.create_model(
+        "timm/vit_tiny_patch16_224:patch_size=7,depth=2",
+        act="gelu_tanh",
+        input_shape=(1, 28, 28),
+        num_classes=10,
+    )
+    assert tuple(model.patch_embed.img_size) == (28, 28)
+    assert sum(type(m).__name__ == "GELUTanh" for m in model.modules()) == 2
+
+
+def test_timm_spec_arguments() -> None:
+    model = zoo.create_model("timm/resnet18:drop_rate=0.3", input_shape=(1, 28, 28), num_classes=10)
+    assert model.drop_rate == 0.3
+    with pytest.raises(zoo.ComponentSpecError, match="'pretrained' expects bool"):
+        zoo.create_model("timm/resnet18:pretrained=1", input_shape=(1, 28, 28), num_classes=10)
+    with pytest.raises(zoo.ComponentSpecError, match="comes from the dataset"):
+        zoo.create_model("timm/resnet18:in_chans=3", input_shape=(1, 28, 28), num_classes=10)
+
+
+def test_timm_pretrained_fails_fast_and_clearly_offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    closed = "http://127.0.0.1:9"  # every request goes through a proxy that refuses
+    for key in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        monkeypatch.setenv(key, closed)
+    for key in ("no_proxy", "NO_PROXY", "HF_HUB_OFFLINE"):
+        monkeypatch.delenv(key, raising=False)
+    started = time.monotonic()
+    with pytest.raises(zoo.DataNotFoundError) as caught:
+        zoo.create_model("timm/resnet18:pretrained=True", input_shape=(1, 28, 28), num_classes=10)
+    assert time.monotonic() - started < 15
+    assert "pretrained weights for timm/resnet18" in str(caught.value)
+    assert "HF_HUB_OFFLINE=1" in str(caught.value)
+
+
+# --- the accuracy benchmark's table ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def accuracy():
+    spec = importlib.util.spec_from_file_location("accuracy", ROOT / "benchmarks/accuracy.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_accuracy_table(accuracy) -> None:
+    epochs = {"mlp": 10, "cnn": 3}
+    results = {}
+    for act, acc in zip(accuracy.ACTIVATIONS, (0.981, 0.9805, 0.975, 0.979, 0.982), strict=True):
+        key = accuracy.run_key("mlp", act, "mnist", 10, 0)
+        results[key] = {"test_acc": acc, "train_seconds": 30.4}
+    table = accuracy.render_table(results, epochs, 0, "a test machine")
+    assert "| mnist | mlp 256-128-100 | 10 | 98.10 % (30 s) | 98.05 % (30 s) |" in table
+    assert "97.05 %" in table and "88.3 %" in table and "92.5 %" in table
+    assert (
+        "- mnist mlp ≥ 98.0 %: **met** by relu, leakyrelu, gelu (best gelu 98.20 %); "
+        "not by sigmoid 97.50 %, tanh 97.90 %."
+    ) in table
+    assert "- mnist cnn ≥ 99.3 %: not measured." in table
+    assert "--mlp-epochs 10 --cnn-epochs 3 --seed 0" in table
+
+    readme = f"intro\n{accuracy.START}\nold table\n{accuracy.END}\nrest\n"
+    updated = accuracy.replace_between_markers(readme, "new table")
+    assert updated == f"intro\n{accuracy.START}\nnew table\n{accuracy.END}\nrest\n"
+    with pytest.raises(ValueError, match="markers"):
+        accuracy.replace_between_markers("no markers", "x")
+
+
+def test_readme_has_the_accuracy_table(accuracy) -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert accuracy.START in readme and accuracy.END in readme
+    assert "python benchmarks/accuracy.py" in readme

@@ -1,0 +1,202 @@
+"""Checkpoints: written atomically, read only as plain data, models rebuilt from the registry.
+
+Nothing named in a checkpoint is ever imported or called: ``torch.load`` runs with
+``weights_only=True`` (passed explicitly, so ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` cannot turn it
+off), the hyperparameters must be plain data with known keys, and the model is rebuilt by looking
+its components up by name in the registry. Saving goes through :class:`AtomicCheckpointIO`.
+
+This module imports torch and Lightning; import it where they are needed anyway.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import pickle
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+
+from zoo.errors import UnknownComponentError, ZooError, ZooUsageError
+from zoo.module import ZooClassifier
+
+#: The hyperparameters a lightning-zoo checkpoint may carry; any other key is refused.
+HPARAM_KEYS = frozenset(
+    {"arch", "act", "input_shape", "num_classes", "optimizer", "lr", "dataset", "class_names"}
+)
+#: Keys that make Lightning or jsonargparse import and call things; refused by name.
+_INSTANTIATION_KEYS = frozenset({"class_path", "init_args", "_target_"})
+
+
+class CheckpointError(ZooError):
+    """A checkpoint that cannot be read, is not plain data, or cannot be written."""
+
+
+def resolve_checkpoint(path: str | os.PathLike[str]) -> Path:
+    """A checkpoint file, or the best (else last) checkpoint of a run directory."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        for name in ("best.ckpt", "last.ckpt"):
+            candidate = path / "checkpoints" / name
+            if candidate.is_file():
+                return candidate
+        raise CheckpointError(f"run directory {path} has no checkpoints/best.ckpt or last.ckpt")
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}")
+    return path
+
+
+def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Load a checkpoint file as plain data and check its hyperparameters.
+
+    Raises :class:`CheckpointError`, naming the file, for anything else: an empty, truncated or
+    garbage file, a pickle that wants to import or call something, unknown hyperparameters.
+    """
+    path = resolve_checkpoint(path)
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"checkpoint {path} is empty (0 bytes): it was never written")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise CheckpointError(
+            f"refused to load {path}: it holds objects other than tensors and plain data, "
+            f"and lightning-zoo never imports or calls what a checkpoint names ({first_line})"
+        ) from error
+    except Exception as error:  # zip, pickle and storage errors from a damaged file
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: it is truncated, corrupt or not a checkpoint "
+            f"({type(error).__name__}: {_first_line(error)})"
+        ) from error
+    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("state_dict"), Mapping):
+        raise CheckpointError(f"{path} is not a Lightning checkpoint (no state_dict)")
+    check_hyperparameters(checkpoint.get("hyper_parameters"), path)
+    return checkpoint
+
+
+def check_hyperparameters(hparams: Any, path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Hyperparameters must be a dict of known keys with plain-data values."""
+    if not isinstance(hparams, Mapping):
+        raise CheckpointError(f"{path} has no lightning-zoo hyperparameters")
+    for key, value in hparams.items():
+        if not isinstance(key, str):
+            raise CheckpointError(f"{path}: hyperparameter key {key!r} is not a string")
+        if key.startswith("_") or key in _INSTANTIATION_KEYS:
+            raise CheckpointError(
+                f"refused to load {path}: hyperparameter {key!r} asks for an object to be "
+                "instantiated; lightning-zoo rebuilds models from registered names only"
+            )
+        if key not in HPARAM_KEYS:
+            raise CheckpointError(f"{path}: unexpected hyperparameter {key!r}")
+        if not _is_plain(value):
+            raise CheckpointError(f"{path}: hyperparameter {key!r} is not plain data")
+    for key in ("arch", "act"):
+        if not isinstance(hparams.get(key), str):
+            raise CheckpointError(f"{path}: hyperparameter {key!r} must be a component spec")
+    return dict(hparams)
+
+
+def _is_plain(value: Any, depth: int = 0) -> bool:
+    if depth > 20:
+        return False
+    if value is None or isinstance(value, (bool, int, str)):
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, (list, tuple)):
+        return all(_is_plain(item, depth + 1) for item in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_plain(v, depth + 1) for k, v in value.items())
+    return False
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def load_model(path: str | os.PathLike[str]) -> ZooClassifier:
+    """Rebuild the model of a checkpoint (or run directory) from the registry, in eval mode."""
+    checkpoint = read_checkpoint(path)
+    source = resolve_checkpoint(path)
+    hparams = checkpoint["hyper_parameters"]
+    try:
+        module = ZooClassifier(**hparams)
+    except UnknownComponentError as error:
+        raise CheckpointError(_missing_component(error, checkpoint, source)) from error
+    except ZooUsageError as error:
+        raise CheckpointError(f"{source}: cannot rebuild its model: {error}") from error
+    try:
+        module.load_state_dict(checkpoint["state_dict"], strict=True)
+    except (RuntimeError, KeyError, TypeError) as error:
+        raise CheckpointError(
+            f"{source}: its weights do not fit the model {hparams['arch']!r} ({_first_line(error)})"
+        ) from error
+    return module.eval()
+
+
+def _missing_component(
+    error: UnknownComponentError, checkpoint: Mapping[str, Any], source: Path
+) -> str:
+    origins = (checkpoint.get("zoo") or {}).get("components") or {}
+    key = {"activation": "act", "architecture": "arch", "dataset": "dataset"}[error.kind]
+    origin = origins.get(key) or {}
+    where = ""
+    if origin.get("distribution"):
+        where = (
+            f" It came from plugin {origin.get('plugin')!r} of the distribution "
+            f"{origin['distribution']} {origin.get('version') or ''}; install it "
+            f"(pip install {origin['distribution']}) to load this checkpoint."
+        )
+    elif origin.get("plugin"):
+        where = f" It came from plugin {origin['plugin']!r}, which is not loaded."
+    return f"{source} needs {error.kind} {error.name!r}, which no loaded plugin provides.{where}"
+
+
+def save_atomically(data: Any, path: str | os.PathLike[str]) -> None:
+    """``torch.save`` to a temporary file beside ``path``, fsync, then rename over ``path``.
+
+    A crash at any moment leaves either the old file or the new one at ``path``, never a partial
+    one; the temporary name does not end in ``.ckpt``, so no loader picks it up. A failed write
+    (disk full, file too large) raises :class:`CheckpointError` naming ``path``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        with open(temporary, "wb") as file:
+            torch.save(data, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        raise CheckpointError(
+            f"could not write checkpoint {path}: {error.strerror or error}; "
+            "the previous checkpoint there, if any, is unchanged"
+        ) from error
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint IO, writing atomically and reading with ``weights_only=True``."""
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None
+    ) -> None:
+        save_atomically(checkpoint, path)
+
+    def load_checkpoint(
+        self, path: Any, map_location: Any = None, weights_only: bool | None = None
+    ) -> dict[str, Any]:
+        return read_checkpoint(path)

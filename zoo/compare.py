@@ -1,0 +1,710 @@
+"""Compare activations: train each activation x seed as an ordinary ``zoo train`` run, then
+summarise, plot and report.
+
+Every run is a subprocess, ``python -m zoo train ... --diagnostics --json``, so a comparison
+measures exactly what ``zoo train`` does. Runs go to ``<output_dir>/runs/<slot>/<run dir>``, where
+the slot names the activation, the seed and a hash of the settings; a slot that already holds a
+finished run (``config.json`` status ``finished`` and a ``results.json``) is not trained again,
+so an interrupted comparison resumes where it stopped.
+
+This module reads run directories and imports neither torch nor matplotlib (plots are drawn by
+:mod:`zoo.plots`, imported only when plotting).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+import os
+import re
+import shlex
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from zoo.api import resolve
+from zoo.errors import ZooError, ZooUsageError
+
+DEFAULT_OUTPUT_DIR = "comparison"
+DIAG_PREFIX = "diag/"
+
+#: The table's columns: (key in the summary, heading).
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("activation", "activation"),
+    ("test_acc", "test acc (mean ± std)"),
+    ("best_val_acc", "best val acc"),
+    ("final_train_loss", "final train loss"),
+    ("seconds_per_epoch", "s/epoch"),
+    ("dead_end", "dead units (end)"),
+    ("saturated_end", "saturated (end)"),
+    ("grad_norm_first", "grad norm, 1st layer"),
+)
+
+
+# -- reading runs ----------------------------------------------------------------------------
+
+
+@dataclass
+class RunCurves:
+    """One run directory's results and curves, read from its files (no torch)."""
+
+    run_dir: str
+    config: dict[str, Any]
+    results: dict[str, Any]
+    epochs: list[int] = field(default_factory=list)  # epoch index per validation
+    val_loss: list[float] = field(default_factory=list)
+    val_acc: list[float] = field(default_factory=list)
+    train_loss_epoch: list[float] = field(default_factory=list)
+    train_loss_steps: list[tuple[int, float]] = field(default_factory=list)
+    diag: list[dict[str, float]] = field(default_factory=list)  # step, epoch, diag/... per probe
+    activation_layers: list[str] = field(default_factory=list)
+    parameter_layers: list[str] = field(default_factory=list)
+
+    def diag_series(self, stat: str, layer: str) -> tuple[list[float], list[float]]:
+        """Steps and values of ``diag/<stat>/<layer>`` over training."""
+        key = f"{DIAG_PREFIX}{stat}/{layer}"
+        points = [(row["step"], row[key]) for row in self.diag if key in row]
+        return [p[0] for p in points], [p[1] for p in points]
+
+    def final(self, stat: str, layer: str = "all") -> float | None:
+        """The last probe's ``diag/<stat>/<layer>``, or None if it was never logged."""
+        _, values = self.diag_series(stat, layer)
+        return values[-1] if values else None
+
+    def layers(self, stat: str) -> list[str]:
+        """The layers that have ``diag/<stat>/...`` values, in forward order."""
+        prefix = f"{DIAG_PREFIX}{stat}/"
+        present = {k[len(prefix) :] for row in self.diag for k in row if k.startswith(prefix)}
+        present.discard("all")
+        order = self.parameter_layers if stat in ("grad_norm", "weight_norm") else []
+        order = order or self.activation_layers
+        ordered = [name for name in order if name in present]
+        return ordered + sorted(present - set(ordered), key=_natural)
+
+
+def read_run(run_dir: str | os.PathLike[str]) -> RunCurves:
+    """Read a run directory's config.json, results.json, metrics.csv and diagnostics.json."""
+    path = Path(run_dir)
+    config = _read_json(path / "config.json")
+    results = _read_json(path / "results.json")
+    curves = RunCurves(str(path), config, results)
+    metrics = path / "metrics.csv"
+    if metrics.is_file():
+        with metrics.open(newline="") as file:
+            rows = list(csv.DictReader(file))
+        for row in rows:
+            values = {k: float(v) for k, v in row.items() if k and v not in ("", None)}
+            step = int(values.get("step", 0))
+            if "val_acc" in values:
+                curves.epochs.append(int(values.get("epoch", len(curves.epochs))))
+                curves.val_acc.append(values["val_acc"])
+                curves.val_loss.append(values.get("val_loss", math.nan))
+            # Epoch means: train_loss_epoch (logged on step and epoch) or train_loss.
+            epoch_loss = values.get("train_loss_epoch", values.get("train_loss"))
+            if epoch_loss is not None:
+                curves.train_loss_epoch.append(epoch_loss)
+            if "train_loss_step" in values:
+                curves.train_loss_steps.append((step, values["train_loss_step"]))
+            diag = {k: v for k, v in values.items() if k.startswith(DIAG_PREFIX)}
+            if diag:
+                curves.diag.append({"step": step, "epoch": values.get("epoch", 0.0), **diag})
+    summary = _read_json(path / "diagnostics.json")
+    curves.activation_layers = list(summary.get("activation_layers", []))
+    curves.parameter_layers = list(summary.get("parameter_layers", []))
+    return curves
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _natural(name: str) -> list[Any]:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+# -- the comparison --------------------------------------------------------------------------
+
+
+@dataclass
+class Settings:
+    """What every run of a comparison shares, with the specs in canonical form."""
+
+    acts: list[str]
+    arch: str = "mlp"
+    dataset: str = "mnist"
+    epochs: int = 5
+    seeds: int = 3
+    batch_size: int = 64
+    optimizer: str = "adam"
+    lr: float | None = None
+    max_steps: int = -1
+    accelerator: str = "auto"
+
+    def run_key(self, act: str, seed: int) -> dict[str, Any]:
+        return {
+            "arch": self.arch,
+            "act": act,
+            "dataset": self.dataset,
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "optimizer": self.optimizer,
+            "lr": self.lr,
+            "max_steps": self.max_steps,
+            "seed": seed,
+        }
+
+    def slot(self, act: str, seed: int) -> str:
+        """The directory (under ``runs/``) that holds the run of ``act`` with ``seed``."""
+        key = json.dumps(self.run_key(act, seed), sort_keys=True)
+        digest = hashlib.sha1(key.encode()).hexdigest()[:8]
+        return f"{_slug(act)}-seed{seed}-{digest}"
+
+
+@dataclass
+class Comparison:
+    """What :func:`compare` produced: one summary row per activation, the runs, the files."""
+
+    settings: Settings
+    command: str
+    summary: list[dict[str, Any]]
+    runs: list[dict[str, Any]]
+    output_dir: str
+    files: dict[str, str]
+    failed: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "command": self.command,
+            "settings": asdict(self.settings),
+            "summary": self.summary,
+            "runs": self.runs,
+            "failed": self.failed,
+            "output_dir": self.output_dir,
+            "files": self.files,
+        }
+
+    def table(self) -> str:
+        """The summary as an aligned text table."""
+        return format_table(self.summary)
+
+
+def compare(
+    acts: Sequence[str],
+    *,
+    arch: str = "mlp",
+    dataset: str = "mnist",
+    epochs: int = 5,
+    seeds: int = 3,
+    jobs: int = 1,
+    output_dir: str | os.PathLike[str] = DEFAULT_OUTPUT_DIR,
+    data_dir: str | os.PathLike[str] | None = None,
+    batch_size: int = 64,
+    optimizer: str = "adam",
+    lr: float | None = None,
+    max_steps: int = -1,
+    accelerator: str = "auto",
+    plugins: Sequence[str] = (),
+    strict_plugins: bool = False,
+    plots: bool = True,
+    echo: Callable[[str], None] | None = None,
+) -> Comparison:
+    """Train every activation in ``acts`` with seeds ``0 .. seeds-1`` (``jobs`` at a time, one
+    ``zoo train --diagnostics`` process each), then write ``comparison.csv``,
+    ``comparison.json``, the plots and ``report.md`` to ``output_dir``.
+
+    Finished runs already in ``output_dir`` are reused. ``plugins`` are ``-p`` arguments for
+    the runs (plugins registered in this process with ``zoo.register_plugin`` are not seen by
+    them). Raises :class:`ZooError` if a run fails, after writing what the others produced.
+    """
+    echo = echo or (lambda message: None)
+    if not acts:
+        raise ZooUsageError("give at least one activation to compare (--act NAME)")
+    if seeds < 1 or jobs < 1:
+        raise ZooUsageError("--seeds and --jobs must be at least 1")
+    if epochs < 1 and max_steps < 0:
+        raise ZooUsageError(f"epochs must be at least 1, got {epochs}")
+    canonical: list[str] = []
+    for act in acts:
+        name = str(resolve("activation", act)[1])
+        if name not in canonical:
+            canonical.append(name)
+    settings = Settings(
+        acts=canonical,
+        arch=str(resolve("architecture", arch)[1]),
+        dataset=str(resolve("dataset", dataset)[1]),
+        epochs=epochs,
+        seeds=seeds,
+        batch_size=batch_size,
+        optimizer=optimizer.lower(),
+        lr=lr,
+        max_steps=max_steps,
+        accelerator=accelerator,
+    )
+    out = Path(output_dir)
+    command = reproduce_command(settings, out, data_dir, jobs, plugins, strict_plugins)
+    new_output_dir = not out.exists()
+    (out / "runs").mkdir(parents=True, exist_ok=True)
+
+    todo = [(act, seed) for act in settings.acts for seed in range(seeds)]
+    finished: dict[tuple[str, int], str] = {}
+    failed: list[dict[str, Any]] = []
+    pending = []
+    for act, seed in todo:
+        existing = finished_run(out / "runs" / settings.slot(act, seed))
+        if existing is not None:
+            finished[(act, seed)] = str(existing)
+        else:
+            pending.append((act, seed))
+    if finished:
+        echo(f"{len(finished)} of {len(todo)} runs already finished in {out}; skipping them")
+
+    env = dict(os.environ)
+    if jobs > 1 and "OMP_NUM_THREADS" not in env:
+        # Parallel runs share the cores instead of each taking all of them.
+        env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))
+    lock = threading.Lock()
+    done_count = [len(finished)]
+    # A usage error (exit 2: a bad spec argument, a bad trainer setting) fails every run alike:
+    # the first one stops the comparison.
+    usage_errors: list[str] = []
+    abort = threading.Event()
+
+    def run_one(act: str, seed: int) -> tuple[str, int, dict[str, Any] | None, str]:
+        if abort.is_set():
+            return act, seed, None, ""
+        slot = out / "runs" / settings.slot(act, seed)
+        slot.mkdir(parents=True, exist_ok=True)
+        args = _train_args(settings, act, seed, slot, data_dir, plugins, strict_plugins)
+        log = slot / "train.log"
+        started = time.perf_counter()
+        with log.open("w") as stderr:
+            completed = subprocess.run(
+                args, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env, check=False
+            )
+        seconds = time.perf_counter() - started
+        payload = None
+        if completed.returncode == 0:
+            try:
+                payload = json.loads(completed.stdout.strip().splitlines()[-1])
+            except (ValueError, IndexError):
+                payload = None
+        if completed.returncode == 2:
+            usage_errors.append(_error_message(log))
+            abort.set()
+            return act, seed, None, ""
+        with lock:
+            done_count[0] += 1
+            prefix = f"[{done_count[0]}/{len(todo)}] {act} seed {seed}"
+            if payload is not None:
+                echo(f"{prefix}: test acc {payload['test_acc']:.2%} in {seconds:.0f} s")
+            else:
+                echo(f"{prefix}: FAILED (exit {completed.returncode}), see {log}")
+        return act, seed, payload, str(log)
+
+    if pending:
+        executor = ThreadPoolExecutor(max_workers=jobs)
+        try:
+            futures = [executor.submit(run_one, act, seed) for act, seed in pending]
+            for future in as_completed(futures):
+                act, seed, payload, log = future.result()
+                if payload is None and not log:
+                    continue  # stopped by a usage error
+                if payload is None:
+                    failed.append({"act": act, "seed": seed, "log": log, "error": _tail(log)})
+                else:
+                    finished[(act, seed)] = payload["run_dir"]
+        except BaseException:
+            executor.shutdown(wait=False, cancel_futures=True)
+            raise
+        executor.shutdown()
+    if usage_errors:
+        _remove_empty(out, pending, settings, new_output_dir)
+        raise ZooUsageError(usage_errors[0])
+
+    runs = [
+        (act, seed, read_run(finished[(act, seed)]))
+        for act, seed in todo
+        if (act, seed) in finished
+    ]
+    summary = summarise(settings.acts, runs)
+    comparison = Comparison(
+        settings=settings,
+        command=command,
+        summary=summary,
+        runs=[_run_row(act, seed, curves, out) for act, seed, curves in runs],
+        output_dir=str(out),
+        files={},
+        failed=failed,
+    )
+    plot_files: list[str] = []
+    plot_error = None
+    if plots and runs:
+        try:
+            from zoo.plots import plot_comparison
+
+            plot_files = [p.name for p in plot_comparison(settings.acts, runs, out)]
+        except ZooError as error:  # matplotlib missing: everything else is still written
+            plot_error = str(error)
+            echo(f"warning: plots skipped: {error}")
+    comparison.files = {
+        "csv": str(out / "comparison.csv"),
+        "json": str(out / "comparison.json"),
+        "report": str(out / "report.md"),
+        **{Path(name).stem: str(out / name) for name in plot_files},
+    }
+    _write_csv(out / "comparison.csv", summary)
+    (out / "report.md").write_text(report(comparison, plot_files, plot_error))
+    (out / "comparison.json").write_text(json.dumps(comparison.to_dict(), indent=2) + "\n")
+    if failed:
+        names = ", ".join(f"{f['act']} seed {f['seed']}" for f in failed)
+        raise ZooError(
+            f"{len(failed)} run(s) failed: {names}. Logs: "
+            + ", ".join(f["log"] for f in failed)
+            + "\nRerun the same command to retry them; finished runs are skipped."
+        )
+    return comparison
+
+
+def _error_message(log: Path) -> str:
+    lines = [line for line in _tail(str(log), 20).splitlines() if line.strip()]
+    errors = [line.removeprefix("Error: ") for line in lines if line.startswith("Error:")]
+    return errors[-1] if errors else (lines[-1] if lines else "a run failed with a usage error")
+
+
+def _remove_empty(
+    out: Path, pending: Sequence[tuple[str, int]], settings: Settings, new_output_dir: bool
+) -> None:
+    """Remove what a comparison stopped by a usage error created: logs of runs that never
+    started a run directory, and the directories left empty."""
+    for act, seed in pending:
+        slot = out / "runs" / settings.slot(act, seed)
+        if slot.is_dir() and all(p.name == "train.log" for p in slot.iterdir()):
+            for path in slot.iterdir():
+                path.unlink()
+            slot.rmdir()
+    for directory in (out / "runs", out) if new_output_dir else (out / "runs",):
+        if directory.is_dir() and not any(directory.iterdir()):
+            directory.rmdir()
+
+
+def finished_run(slot: Path) -> Path | None:
+    """The newest finished run directory in ``slot``, if there is one."""
+    if not slot.is_dir():
+        return None
+    found = None
+    for run_dir in sorted(p for p in slot.iterdir() if p.is_dir()):
+        config = _read_json(run_dir / "config.json")
+        if config.get("status") == "finished" and (run_dir / "results.json").is_file():
+            found = run_dir
+    return found
+
+
+def _train_args(
+    settings: Settings,
+    act: str,
+    seed: int,
+    slot: Path,
+    data_dir: str | os.PathLike[str] | None,
+    plugins: Sequence[str],
+    strict_plugins: bool,
+) -> list[str]:
+    args = [sys.executable, "-m", "zoo"]
+    for plugin in plugins:
+        args += ["-p", plugin]
+    if strict_plugins:
+        args.append("--strict-plugins")
+    args += ["train", "--arch", settings.arch, "--act", act, "--dataset", settings.dataset]
+    args += ["--epochs", str(settings.epochs), "--seed", str(seed)]
+    args += ["--batch-size", str(settings.batch_size), "--optimizer", settings.optimizer]
+    if settings.lr is not None:
+        args += ["--lr", repr(settings.lr)]
+    args += ["--max-steps", str(settings.max_steps), "--accelerator", settings.accelerator]
+    if data_dir is not None:
+        args += ["--data-dir", str(data_dir)]
+    args += ["--output-dir", str(slot), "--diagnostics", "--json"]
+    return args
+
+
+def reproduce_command(
+    settings: Settings,
+    output_dir: Path,
+    data_dir: str | os.PathLike[str] | None,
+    jobs: int,
+    plugins: Sequence[str] = (),
+    strict_plugins: bool = False,
+) -> str:
+    """The ``zoo compare`` command line that reproduces (or resumes) this comparison."""
+    words = ["zoo"]
+    for plugin in plugins:
+        words += ["-p", plugin]
+    if strict_plugins:
+        words.append("--strict-plugins")
+    words.append("compare")
+    for act in settings.acts:
+        words += ["--act", act]
+    words += ["--arch", settings.arch, "--dataset", settings.dataset]
+    words += ["--epochs", str(settings.epochs), "--seeds", str(settings.seeds)]
+    if settings.max_steps >= 0:
+        words += ["--max-steps", str(settings.max_steps)]
+    if settings.batch_size != 64:
+        words += ["--batch-size", str(settings.batch_size)]
+    if settings.optimizer != "adam":
+        words += ["--optimizer", settings.optimizer]
+    if settings.lr is not None:
+        words += ["--lr", repr(settings.lr)]
+    if settings.accelerator != "auto":
+        words += ["--accelerator", settings.accelerator]
+    if jobs != 1:
+        words += ["--jobs", str(jobs)]
+    if data_dir is not None:
+        words += ["--data-dir", str(data_dir)]
+    words += ["--output-dir", str(output_dir)]
+    return " ".join(shlex.quote(word) for word in words)
+
+
+# -- summarising -----------------------------------------------------------------------------
+
+
+def summarise(
+    acts: Sequence[str], runs: Sequence[tuple[str, int, RunCurves]]
+) -> list[dict[str, Any]]:
+    """One row per activation: means over its seeds (test accuracy also with its std)."""
+    rows = []
+    for act in acts:
+        mine = [curves for a, _, curves in runs if a == act]
+        if not mine:
+            continue
+        test = [c.results["test_acc"] for c in mine]
+        first_layer = [_first_layer_grad(c) for c in mine]
+        rows.append(
+            {
+                "activation": act,
+                "runs": len(mine),
+                "test_acc": _mean(test),
+                "test_acc_std": statistics.stdev(test) if len(test) > 1 else 0.0,
+                "best_val_acc": _mean([c.results.get("best_val_acc") for c in mine]),
+                "final_train_loss": _mean([_final_train_loss(c) for c in mine]),
+                "seconds_per_epoch": _mean([_seconds_per_epoch(c) for c in mine]),
+                "dead_end": _mean([c.final("dead") for c in mine]),
+                "saturated_end": _mean([c.final("saturated") for c in mine]),
+                "grad_norm_first": _mean(first_layer),
+                "layers": {
+                    stat: _per_layer(mine, stat)
+                    for stat in ("dead", "saturated", "grad_norm", "weight_norm")
+                },
+                "seeds": [s for a, s, _ in runs if a == act],
+            }
+        )
+    return rows
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    present = [float(v) for v in values if v is not None and not math.isnan(float(v))]
+    return statistics.fmean(present) if present else None
+
+
+def _final_train_loss(curves: RunCurves) -> float | None:
+    if curves.train_loss_epoch:
+        return curves.train_loss_epoch[-1]
+    return curves.train_loss_steps[-1][1] if curves.train_loss_steps else None
+
+
+def _seconds_per_epoch(curves: RunCurves) -> float | None:
+    epochs = curves.results.get("epochs") or 0
+    seconds = curves.results.get("train_seconds")
+    return seconds / epochs if epochs and seconds is not None else None
+
+
+def _first_layer_grad(curves: RunCurves) -> float | None:
+    layers = curves.layers("grad_norm")
+    if not layers:
+        return None
+    return _mean(curves.diag_series("grad_norm", layers[0])[1])
+
+
+def _per_layer(runs: Sequence[RunCurves], stat: str) -> dict[str, dict[str, float | None]]:
+    """Per layer (forward order): the first probe's value, the last one's and the mean over
+    training, each averaged over the runs."""
+    layers = runs[0].layers(stat)
+    table = {}
+    for layer in layers:
+        series = [c.diag_series(stat, layer)[1] for c in runs]
+        series = [values for values in series if values]
+        table[layer] = {
+            "start": _mean([values[0] for values in series]),
+            "end": _mean([values[-1] for values in series]),
+            "mean": _mean([_mean(values) for values in series]),
+        }
+    return table
+
+
+def _run_row(act: str, seed: int, curves: RunCurves, out: Path) -> dict[str, Any]:
+    run_dir = Path(curves.run_dir)
+    try:
+        shown = str(run_dir.resolve().relative_to(out.resolve()))
+    except ValueError:
+        shown = str(run_dir)
+    return {
+        "activation": act,
+        "seed": seed,
+        "run_dir": shown,
+        "test_acc": curves.results.get("test_acc"),
+        "best_val_acc": curves.results.get("best_val_acc"),
+        "final_train_loss": _final_train_loss(curves),
+        "seconds_per_epoch": _seconds_per_epoch(curves),
+        "dead_end": curves.final("dead"),
+        "saturated_end": curves.final("saturated"),
+        "grad_norm_first": _first_layer_grad(curves),
+    }
+
+
+# -- output ----------------------------------------------------------------------------------
+
+
+def _cell(row: dict[str, Any], key: str, markdown: bool = False) -> str:
+    value = row.get(key)
+    if key == "activation":
+        return f"`{value}`" if markdown else str(value)
+    if value is None:
+        return "-"
+    if key == "test_acc":
+        return f"{100 * value:.2f} ± {100 * row.get('test_acc_std', 0.0):.2f} %"
+    if key == "best_val_acc":
+        return f"{100 * value:.2f} %"
+    if key == "seconds_per_epoch":
+        return f"{value:.1f}"
+    if key in ("dead_end", "saturated_end"):
+        return f"{value:.3f}"
+    return f"{value:.4g}"
+
+
+def format_table(summary: Sequence[dict[str, Any]]) -> str:
+    """The summary rows as an aligned plain-text table."""
+    cells = [[heading for _, heading in COLUMNS]]
+    cells += [[_cell(row, key) for key, _ in COLUMNS] for row in summary]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(COLUMNS))]
+    lines = [
+        "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(line, widths, strict=True))
+        )
+        for line in cells
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def markdown_table(summary: Sequence[dict[str, Any]]) -> str:
+    """The summary rows as a markdown table."""
+    lines = ["| " + " | ".join(heading for _, heading in COLUMNS) + " |"]
+    lines.append("| --- " + "| ---: " * (len(COLUMNS) - 1) + "|")
+    for row in summary:
+        lines.append("| " + " | ".join(_cell(row, key, True) for key, _ in COLUMNS) + " |")
+    return "\n".join(lines)
+
+
+def _write_csv(path: Path, summary: Sequence[dict[str, Any]]) -> None:
+    fields = [
+        "activation",
+        "runs",
+        "test_acc",
+        "test_acc_std",
+        "best_val_acc",
+        "final_train_loss",
+        "seconds_per_epoch",
+        "dead_end",
+        "saturated_end",
+        "grad_norm_first",
+    ]
+    with path.open("w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        for row in summary:
+            writer.writerow({k: "" if row.get(k) is None else row[k] for k in fields})
+
+
+PLOT_TITLES = {
+    "val_curves": "Validation loss and accuracy per epoch (mean over seeds, band: min-max)",
+    "dead_units": "Dead-unit fraction per activation layer over training (mean over seeds)",
+    "saturation": "Saturated fraction per activation layer over training (mean over seeds)",
+    "grad_norms": "Gradient norm per layer over training (mean over seeds, log scale)",
+}
+
+
+def report(comparison: Comparison, plot_files: Sequence[str], plot_error: str | None) -> str:
+    """The comparison as markdown: settings, table, plots by relative path, the command."""
+    s = comparison.settings
+    steps = f", at most {s.max_steps} steps" if s.max_steps >= 0 else ""
+    lines = [
+        f"# Activation comparison: `{s.arch}` on `{s.dataset}`",
+        "",
+        f"{len(s.acts)} activation(s) x {s.seeds} seed(s) (0-{s.seeds - 1}), {s.epochs} epoch(s)"
+        f"{steps}, batch size {s.batch_size}, optimizer {s.optimizer}"
+        + (f" (lr {s.lr})" if s.lr is not None else " (default lr)")
+        + ". Each run is an ordinary `zoo train --diagnostics` run directory under `runs/`.",
+        "",
+        markdown_table(comparison.summary),
+        "",
+        "Test accuracy: mean ± sample standard deviation over seeds; the other columns are means "
+        "over seeds. *Dead units (end)*: fraction of all hidden activation units that are dead "
+        "on the fixed probe batch at the end of training (output exactly 0, or zero gradient "
+        "w.r.t. the pre-activation, for every probe sample). *Saturated (end)*: fraction of "
+        "outputs within 1 % of the range from an asymptote, for activations bounded on both "
+        "sides (- otherwise). *Grad norm, 1st layer*: L2 norm of the probe loss's gradient "
+        "w.r.t. the first layer's parameters, averaged over training. See `zoo.diagnostics`.",
+        "",
+    ]
+    if comparison.failed:
+        lines += ["**Failed runs** (rerun the command to retry):", ""]
+        lines += [f"- `{f['act']}` seed {f['seed']}: see `{f['log']}`" for f in comparison.failed]
+        lines.append("")
+    if plot_files:
+        lines += ["## Plots", ""]
+        for name in plot_files:
+            title = PLOT_TITLES.get(Path(name).stem, Path(name).stem)
+            lines += [f"**{title}**", "", f"![{title}]({name})", ""]
+    elif plot_error:
+        lines += [f"Plots were skipped: {plot_error}", ""]
+    lines += ["## Runs", "", "| activation | seed | test acc | run directory |", "| --- |"]
+    lines[-1] = "| --- | ---: | ---: | --- |"
+    for run in comparison.runs:
+        acc = run["test_acc"]
+        shown = f"{100 * acc:.2f} %" if acc is not None else "-"
+        lines.append(f"| `{run['activation']}` | {run['seed']} | {shown} | `{run['run_dir']}` |")
+    lines += [
+        "",
+        "## Reproduce",
+        "",
+        "```bash",
+        comparison.command,
+        "```",
+        "",
+        "Rerunning it in the same output directory reuses the finished runs.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.]+", "_", text).strip("_") or "act"
+
+
+def _tail(log: str, lines: int = 5) -> str:
+    try:
+        text = Path(log).read_text().strip().splitlines()
+    except OSError:
+        return ""
+    return "\n".join(text[-lines:])

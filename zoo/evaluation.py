@@ -1,0 +1,159 @@
+"""After training: evaluate a checkpoint on a split, predict the classes of image files."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from zoo.api import create_datamodule
+from zoo.checkpoints import load_model, resolve_checkpoint
+from zoo.errors import ZooError, ZooUsageError
+
+
+@dataclass
+class Evaluation:
+    """Accuracy, loss and per-class accuracy of a checkpoint on one split of a dataset."""
+
+    checkpoint: str
+    dataset: str
+    split: str
+    samples: int
+    accuracy: float
+    loss: float
+    per_class: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Prediction:
+    """The most likely classes of one image, best first, with probabilities."""
+
+    image: str
+    top: list[tuple[str, float]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"image": self.image, "top": [{"class": c, "probability": p} for c, p in self.top]}
+
+
+def evaluate(
+    checkpoint: str | os.PathLike[str],
+    *,
+    dataset: str | None = None,
+    split: str = "test",
+    data_dir: str | os.PathLike[str] | None = None,
+    batch_size: int = 256,
+) -> Evaluation:
+    """Evaluate a checkpoint (or a run directory's best checkpoint) on ``split`` (test or val)
+    of its own dataset, or of ``dataset`` if given (same input shape and classes needed)."""
+    if split not in ("test", "val"):
+        raise ZooUsageError(f"split must be 'test' or 'val', not {split!r}")
+    path = resolve_checkpoint(checkpoint)
+    model = load_model(path)
+    spec = dataset or model.hparams.get("dataset")
+    if not spec:
+        raise ZooUsageError(f"{path} does not record its dataset; pass --dataset")
+    datamodule = create_datamodule(spec, data_dir=data_dir, batch_size=batch_size)
+    _check_compatible(model, datamodule, spec)
+    datamodule.prepare_data()
+    datamodule.setup("test" if split == "test" else "fit")
+    loader = datamodule.test_dataloader() if split == "test" else datamodule.val_dataloader()
+
+    num_classes = int(model.hparams["num_classes"])
+    correct = torch.zeros(num_classes, dtype=torch.long)
+    total = torch.zeros(num_classes, dtype=torch.long)
+    loss_sum = 0.0
+    with torch.inference_mode():
+        for x, y in loader:
+            output = model(x)
+            loss_sum += float(F.cross_entropy(output, y, reduction="sum"))
+            hits = output.argmax(dim=1) == y
+            total += torch.bincount(y, minlength=num_classes)
+            correct += torch.bincount(y[hits], minlength=num_classes)
+    samples = int(total.sum())
+    if samples == 0:
+        raise ZooError(f"the {split} split of {spec} is empty")
+    names = list(getattr(datamodule, "class_names", None) or range(num_classes))
+    return Evaluation(
+        checkpoint=str(path),
+        dataset=str(spec),
+        split=split,
+        samples=samples,
+        accuracy=float(correct.sum()) / samples,
+        loss=loss_sum / samples,
+        per_class={
+            str(name): float(correct[i]) / int(total[i])
+            for i, name in enumerate(names)
+            if int(total[i]) > 0
+        },
+    )
+
+
+def predict(
+    checkpoint: str | os.PathLike[str],
+    images: Sequence[str | os.PathLike[str]],
+    *,
+    top_k: int = 3,
+) -> list[Prediction]:
+    """The ``top_k`` classes of each image file (PNG, JPEG, … of any size and mode), converted to
+    the checkpoint's input shape and normalised like its dataset."""
+    from PIL import Image, UnidentifiedImageError
+    from torchvision.transforms import functional as TF
+
+    path = resolve_checkpoint(checkpoint)
+    model = load_model(path)
+    channels, height, width = (int(n) for n in model.hparams["input_shape"])
+    num_classes = int(model.hparams["num_classes"])
+    names = model.hparams.get("class_names") or [str(i) for i in range(num_classes)]
+    mean, std = _normalisation(model)
+    batch = []
+    for image_path in images:
+        try:
+            with Image.open(image_path) as image:
+                image.load()
+                converted = image.convert("L" if channels == 1 else "RGB")
+        except (OSError, UnidentifiedImageError) as error:
+            raise ZooError(f"cannot read image {image_path}: {error}") from error
+        tensor = TF.to_tensor(converted.resize((width, height), Image.Resampling.BILINEAR))
+        if mean is not None and std is not None:
+            tensor = TF.normalize(tensor, mean, std)
+        batch.append(tensor)
+    if not batch:
+        return []
+    with torch.inference_mode():
+        probabilities = F.softmax(model(torch.stack(batch)), dim=1)
+    k = max(1, min(top_k, num_classes))
+    values, indices = probabilities.topk(k, dim=1)
+    return [
+        Prediction(
+            image=str(image_path),
+            top=[(str(names[i]), float(p)) for p, i in zip(row_p, row_i, strict=True)],
+        )
+        for image_path, row_p, row_i in zip(images, values.tolist(), indices.tolist(), strict=True)
+    ]
+
+
+def _normalisation(model: Any) -> tuple[list[float] | None, list[float] | None]:
+    """The mean and std the checkpoint's dataset normalises with (none if it doesn't say)."""
+    spec = model.hparams.get("dataset")
+    if not spec:
+        return None, None
+    datamodule = create_datamodule(spec)  # metadata only: no data is read
+    mean, std = getattr(datamodule, "mean", None), getattr(datamodule, "std", None)
+    return (list(mean), list(std)) if mean is not None and std is not None else (None, None)
+
+
+def _check_compatible(model: Any, datamodule: Any, spec: str) -> None:
+    expected = (tuple(model.hparams["input_shape"]), int(model.hparams["num_classes"]))
+    found = (tuple(datamodule.input_shape), int(datamodule.num_classes))
+    if expected != found:
+        raise ZooUsageError(
+            f"the checkpoint takes input {expected[0]} with {expected[1]} classes, but {spec} "
+            f"has input {found[0]} with {found[1]} classes"
+        )
