@@ -13,7 +13,13 @@ from zoo.cli.plot import plot_command
 from zoo.cli.plugins import plugins_command
 from zoo.cli.runs import evaluate_command, predict_command, runs_command
 from zoo.cli.train import train_command
-from zoo.errors import ComponentSpecError, UnknownComponentError, ZooError, ZooUsageError
+from zoo.errors import (
+    ComponentSpecError,
+    TrainingInterrupted,
+    UnknownComponentError,
+    ZooError,
+    ZooUsageError,
+)
 from zoo.loader import PluginHost, configure_plugins, get_host
 
 _OPTION_OF_KIND = {"activation": "--act", "architecture": "--arch", "dataset": "--dataset"}
@@ -80,6 +86,9 @@ class ZooGroup(click.Group):
             raise click.UsageError(prefix + str(error)) from error
         except ZooUsageError as error:
             raise click.UsageError(str(error)) from error
+        except TrainingInterrupted as error:
+            click.echo(f"Interrupted: {error}", err=True)
+            ctx.exit(128 + error.signum)  # the shell's convention for death by a signal
         except ZooError as error:
             raise click.ClickException(str(error)) from error
 

@@ -8,9 +8,14 @@ import sys
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 import zoo
-from zoo.training import DEFAULT_OUTPUT_DIR, is_main_process
+from zoo.runs import load_config
+from zoo.training import DEFAULT_OUTPUT_DIR, is_main_process, resume_config
+
+#: Command-line parameter names that differ from zoo.train's.
+_CLI_NAMES = {"compile_model": "compile"}
 
 
 def _devices(value: str) -> int | str | list[int]:
@@ -36,6 +41,8 @@ Examples:
   zoo train --compile --precision bf16-mixed --accelerator gpu
   zoo train --dataset mnist:fast=False --num-workers 4
   zoo train --strategy ddp --devices 2 --accelerator cpu
+  zoo train --config runs/20261127-140501-mlp-relu-mnist/config.json --seed 1
+  zoo train --resume runs/20261127-140501-mlp-relu-mnist
 """,
 )
 @click.option("--arch", default="mlp", show_default=True, help="Architecture spec, NAME[:k=v,...].")
@@ -123,6 +130,20 @@ Examples:
     help="Log dead/saturated units and gradient/weight norms per layer to metrics.csv.",
 )
 @click.option(
+    "--config",
+    "config_file",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Rerun the configuration in FILE (a run's config.json); options given here override it.",
+)
+@click.option(
+    "--resume",
+    default=None,
+    type=click.Path(exists=True, path_type=Path),
+    help="Continue a run from its directory (checkpoints/last.ckpt) or a checkpoint, with its "
+    "configuration, optimizer state, epoch and step.",
+)
+@click.option(
     "--json", "as_json", is_flag=True, help="Print only one JSON object with the results on stdout."
 )
 def train_command(
@@ -145,6 +166,8 @@ def train_command(
     strategy: str,
     num_nodes: int,
     diagnostics: bool,
+    config_file: Path | None,
+    resume: Path | None,
     as_json: bool,
 ) -> None:
     """Train an architecture with an activation on a dataset, then test it.
@@ -152,31 +175,43 @@ def train_command(
     Each run gets a directory under --output-dir with config.json, metrics.csv,
     checkpoints/best.ckpt and last.ckpt, and results.json.
     """
+    options = {
+        "arch": arch,
+        "act": act,
+        "dataset": dataset,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "optimizer": optimizer,
+        "seed": seed,
+        "data_dir": data_dir,
+        "output_dir": output_dir,
+        "accelerator": accelerator,
+        "devices": _devices(devices),
+        "precision": precision,
+        "max_steps": max_steps,
+        "compile": compile_model,
+        "num_workers": num_workers,
+        "strategy": strategy,
+        "num_nodes": num_nodes,
+        "diagnostics": diagnostics,
+    }
+    if config_file is not None or resume is not None:
+        # The file's values, overridden by the options given on this command line.
+        base = resume_config(resume) if resume is not None else {}
+        if config_file is not None:
+            base.update(load_config(config_file))
+        ctx = click.get_current_context()
+        given = {
+            _CLI_NAMES.get(name, name)
+            for name in ctx.params
+            if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
+        }
+        options = {**options, **{k: v for k, v in base.items() if k not in given}}
     # With --json stdout carries the one JSON object; whatever else prints goes to stderr.
     redirect = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
     with redirect:
-        result = zoo.train(
-            arch,
-            act=act,
-            dataset=dataset,
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            optimizer=optimizer,
-            seed=seed,
-            data_dir=data_dir,
-            output_dir=output_dir,
-            accelerator=accelerator,
-            devices=_devices(devices),
-            precision=precision,
-            max_steps=max_steps,
-            progress=not as_json,
-            compile=compile_model,
-            num_workers=num_workers,
-            strategy=strategy,
-            num_nodes=num_nodes,
-            diagnostics=diagnostics,
-        )
+        result = zoo.train(**options, progress=not as_json, resume=resume)
     if not is_main_process():
         return  # the other ranks of a distributed run: rank 0 reports
     if as_json:

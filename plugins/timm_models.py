@@ -220,10 +220,10 @@ def _build_error(model_name: str, act_name: str, error: Exception) -> ComponentS
 @zoo.hookimpl
 def register_architectures(register: zoo.Register) -> None:
     register(
-        "timm",
+        "timm/*",
         build_timm,
-        summary="Every timm model as timm/<model_name> (zoo list architectures 'timm/*'): "
-        "channels and classes from the dataset, --act as act_layer; pretrained=True for weights",
+        summary="Every timm model as timm/<model_name> (list them: zoo list architectures "
+        "'timm/*'): channels and classes from the dataset, --act as act_layer",
         members=model_names,
     )
 

@@ -47,7 +47,7 @@ def family_registry(calls: list[int]) -> Registry:
 
     registry = Registry()
     register = registry.registrar("architecture", "family-plugin")
-    register("nets", build, summary="a family of nets", members=members, aliases=("netz",))
+    register("nets/*", build, summary="a family of nets", members=members, aliases=("netz/*",))
     register("plain", lambda act, input_shape, num_classes: None, summary="not a family")
     return registry
 
@@ -77,21 +77,26 @@ def test_family_errors() -> None:
     registry = family_registry([])
     with pytest.raises(zoo.UnknownComponentError, match="Did you mean 'nets/small_net'"):
         registry.get("architecture", "nets/smal_net")
-    with pytest.raises(zoo.ComponentSpecError, match=r"'nets' is a family.*'nets/<name>'"):
-        registry.get("architecture", "nets")
+    for name in ("nets", "nets/*", "NETZ/"):
+        with pytest.raises(zoo.ComponentSpecError, match=r"'nets/\*' is a family.*'nets/<name>'"):
+            registry.get("architecture", name)
     with pytest.raises(zoo.UnknownComponentError):
         registry.get("architecture", "plain/small_net")  # not a family
     register = registry.registrar("architecture", "other")
     with pytest.raises(ValueError, match="'/'"):
         register("a/b", lambda: None, summary="slashes are for families")
+    with pytest.raises(ValueError, match="PREFIX/"):
+        register("a", lambda: None, summary="a family needs PREFIX/*", members=list)
+    with pytest.raises(ValueError, match="PREFIX/"):
+        register("b/*", lambda: None, summary="PREFIX/* needs members")
     with pytest.raises(TypeError, match="members"):
-        register("c", lambda: None, summary="bad members", members=42)
+        register("c/*", lambda: None, summary="bad members", members=42)
 
 
 def test_family_listing_lists_members_only_for_patterns_that_can_match() -> None:
     calls: list[int] = []
     registry = family_registry(calls)
-    assert [c.name for c in registry.components("architecture")] == ["nets", "plain"]
+    assert [c.name for c in registry.components("architecture")] == ["nets/*", "plain"]
     assert [c.name for c in registry.components("architecture", "pla*")] == ["plain"]
     assert calls == []  # no pattern, or one that cannot match nets/..., lists no members
     assert [c.name for c in registry.components("architecture", "nets/*")] == [
@@ -100,10 +105,10 @@ def test_family_listing_lists_members_only_for_patterns_that_can_match() -> None
     ]
     assert [c.name for c in registry.components("architecture", "*SMALL*")] == ["nets/small_net"]
     assert [c.name for c in registry.components("architecture", "n*")] == [
-        "nets",
         "nets/big_net",
         "nets/small_net",
     ]
+    assert [c.name for c in registry.components("architecture", "nets")] == ["nets/*"]
 
 
 def test_failing_member_list_is_a_plugin_error() -> None:
@@ -112,7 +117,7 @@ def test_failing_member_list_is_a_plugin_error() -> None:
     def members() -> list[str]:
         raise ModuleNotFoundError("No module named 'somelib'")
 
-    registry.registrar("architecture", "broken")("lib", print, summary="x", members=members)
+    registry.registrar("architecture", "broken")("lib/*", print, summary="x", members=members)
     with pytest.raises(zoo.PluginError, match=r"'broken'.*somelib"):
         registry.get("architecture", "lib/model")
 
@@ -260,7 +265,9 @@ def test_listing_timm_models_imports_neither_timm_nor_torch() -> None:
 
 def test_timm_family_in_the_plain_listing() -> None:
     (timm_family,) = zoo.list_architectures("timm")
-    assert timm_family.is_family and "timm/<model_name>" in timm_family.summary
+    assert timm_family.name == "timm/*" and timm_family.is_family
+    assert "timm/<model_name>" in timm_family.summary
+    assert "timm/*" in [c.name for c in zoo.list_architectures()]
     assert len(zoo.list_architectures("timm/*")) > 1000
 
 

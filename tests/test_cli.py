@@ -97,7 +97,7 @@ def test_list_bad_kind_is_a_usage_error(runner: CliRunner) -> None:
         (["--act", "leakyrelu:slope=0.1"], "takes no argument 'slope'"),
         (["--arch", "mlpp"], "Did you mean 'mlp'?"),
         (["--arch", "mlp:hidden=(128,"], "unclosed"),
-        (["--dataset", "mnits"], "Did you mean 'mnist'?"),
+        (["--dataset", "mnits"], "Did you mean 'mnist'"),
         (["--optimizer", "adagrad"], "adagrad"),
         (["--epochs", "0"], "--epochs"),
     ],

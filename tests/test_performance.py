@@ -24,7 +24,7 @@ from torchvision.datasets import MNIST
 
 import zoo
 from zoo.data import EpochSampler, InMemoryLoader, VisionDataModule
-from zoo.module import create_optimizer
+from zoo.module import EpochCheckpoint, create_optimizer
 
 TINY = "mnist:val_size=100"
 
@@ -217,6 +217,27 @@ def test_metrics_are_logged_per_epoch_and_every_n_steps(tiny_mnist: Path, tmp_pa
     # The epoch's training accuracy is the mean over its samples.
     last = [row for row in rows if row.get("train_acc")][-1]
     assert 0.5 < float(last["train_acc"]) <= 1.0
+
+
+def test_trainer_features_still_apply(tiny_mnist: Path, tmp_path: Path) -> None:
+    # Gradient clipping from the Trainer's options (zoo skips the per-step hook without it).
+    plain, clipped = (
+        zoo.train(
+            "mlp",
+            dataset=TINY,
+            epochs=1,
+            seed=0,
+            data_dir=tiny_mnist,
+            output_dir=tmp_path,
+            progress=False,
+            trainer_options=options,
+        )
+        for options in ({}, {"gradient_clip_val": 1e-4})
+    )
+    assert clipped.test_loss != plain.test_loss
+    assert clipped.test_loss > plain.test_loss  # tiny steps: it has barely moved
+    with pytest.raises(ValueError, match="every_n_train_steps"):
+        EpochCheckpoint(every_n_train_steps=10)
 
 
 def test_optimizers_use_fused_kernels_where_available() -> None:

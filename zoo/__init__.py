@@ -21,6 +21,8 @@ from zoo.errors import (
     ComponentSpecError,
     DataNotFoundError,
     DuplicateComponentError,
+    NonFiniteLossError,
+    TrainingInterrupted,
     UnknownComponentError,
     ZooError,
     ZooUsageError,
@@ -37,7 +39,7 @@ from zoo.loader import (
 )
 from zoo.registry import Component
 from zoo.specs import ComponentSpec, parse_spec
-from zoo.training import TrainResult, train
+from zoo.training import TrainResult, resume, train
 
 __all__ = [
     "Component",
@@ -45,10 +47,12 @@ __all__ = [
     "ComponentSpecError",
     "DataNotFoundError",
     "DuplicateComponentError",
+    "NonFiniteLossError",
     "PluginError",
     "PluginInfo",
     "Register",
     "TrainResult",
+    "TrainingInterrupted",
     "UnknownComponentError",
     "ZooError",
     "ZooUsageError",
@@ -66,6 +70,7 @@ __all__ = [
     "list_plugins",
     "parse_spec",
     "register_plugin",
+    "resume",
     "train",
     "unregister_plugin",
 ]

@@ -49,6 +49,22 @@ def resolve_checkpoint(path: str | os.PathLike[str]) -> Path:
     return path
 
 
+def resolve_resume(path: str | os.PathLike[str]) -> Path:
+    """The checkpoint to resume from: a file, or a run directory's ``checkpoints/last.ckpt``."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        last = path / "checkpoints" / "last.ckpt"
+        if not last.is_file():
+            raise CheckpointError(
+                f"cannot resume {path}: it has no checkpoints/last.ckpt (nothing was saved yet); "
+                "start it again instead"
+            )
+        return last
+    if not path.is_file():
+        raise CheckpointError(f"cannot resume: no checkpoint or run directory at {path}")
+    return path
+
+
 def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Load a checkpoint file as plain data and check its hyperparameters.
 

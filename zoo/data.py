@@ -22,6 +22,7 @@ import os
 import socket
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -29,7 +30,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset, random_split
 from torchvision import transforms
 
-from zoo.errors import DataNotFoundError, ZooUsageError
+from zoo.errors import CorruptDataError, DataNotFoundError, ZooUsageError
 from zoo.paths import resolve_data_dir
 
 #: Seconds a download may stall before we give up and explain how to supply the files.
@@ -257,7 +258,16 @@ class VisionDataModule(L.LightningDataModule):
         finally:
             socket.setdefaulttimeout(previous_timeout)
 
-    def _missing(self, error: Exception) -> DataNotFoundError:
+    def _missing(self, error: Exception) -> DataNotFoundError | CorruptDataError:
+        present = [self.data_dir / f for f in self.expected_files if (self.data_dir / f).exists()]
+        if self.expected_files and len(present) == len(self.expected_files):
+            damaged = [f"  {path}: {why}" for path in present if (why := idx_problem(path))]
+            found = "\n".join(damaged) or f"  ({type(error).__name__}: {_last_line(error)})"
+            return CorruptDataError(
+                f"{self.name} data in {self.data_dir} cannot be read:\n{found}\n"
+                f"To fix: delete the damaged files so they are downloaded again, or copy good "
+                f"ones there (from {self.source})."
+            )
         files = "\n".join(f"  {self.data_dir / f}" for f in self.expected_files)
         how = "downloading them failed" if self.download else "downloads are off"
         detail = str(error).strip().splitlines()[-1] if str(error).strip() else ""
@@ -422,4 +432,34 @@ def _disagreement(
             return f"its decoded array does not match what it returns for sample {i}"
         if not same_label:
             return f"its labels array does not match the label it returns for sample {i}"
+    return None
+
+
+def _last_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[-1] if text else ""
+
+
+def idx_problem(path: os.PathLike[str] | str) -> str | None:
+    """What is wrong with an IDX file (MNIST's format), or None if its size fits its header.
+
+    Only files named like IDX files (``*-ubyte``) are checked."""
+    path = Path(path)
+    if not path.name.endswith("-ubyte"):
+        return None
+    try:
+        with open(path, "rb") as file:
+            header = file.read(4)
+            if len(header) < 4 or header[:2] != b"\0\0" or header[2] != 0x08:
+                return "not an IDX file of unsigned bytes (bad magic number)"
+            dims = file.read(4 * header[3])
+        size = path.stat().st_size
+    except OSError as error:
+        return f"unreadable ({error.strerror})"
+    if len(dims) < 4 * header[3]:
+        return f"truncated inside its header ({size} bytes)"
+    shape = [int.from_bytes(dims[i : i + 4], "big") for i in range(0, len(dims), 4)]
+    expected = 4 + len(dims) + math.prod(shape)
+    if size != expected:
+        return f"{size} bytes, but its header ({'x'.join(map(str, shape))}) needs {expected}"
     return None

@@ -20,7 +20,9 @@ class UnknownComponentError(ZooUsageError):
         self.suggestions = suggestions
         hint = ""
         if suggestions:
-            hint = " Did you mean " + " or ".join(repr(s) for s in suggestions) + "?"
+            quoted = [repr(s) for s in suggestions]
+            choices = quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+            hint = f" Did you mean {choices}?"
         super().__init__(f"unknown {kind} {name!r}.{hint} Run 'zoo list {kind}s' to see them all.")
 
 
@@ -42,3 +44,19 @@ class PluginError(ZooError):
 
 class DataNotFoundError(ZooError):
     """A dataset's files are missing and could not be downloaded."""
+
+
+class CorruptDataError(ZooError):
+    """A dataset's files are there but damaged (truncated, half extracted, wrong format)."""
+
+
+class TrainingInterrupted(ZooError):
+    """SIGINT or SIGTERM stopped a run at a step boundary, after it saved ``last.ckpt``."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.signum = signum
+
+
+class NonFiniteLossError(ZooError):
+    """The loss became NaN or infinite; training stopped without writing a checkpoint after it."""

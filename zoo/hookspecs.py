@@ -10,16 +10,16 @@ Each ``register_*`` hook receives a ``register`` callback; call it once per comp
 A factory is a callable, or a ``"module:attribute"`` string naming one, imported only when the
 component is first built: that keeps ``zoo list`` and ``zoo --help`` free of heavy imports.
 
-A plugin that provides a whole *family* of names, such as every timm model, registers it once with
-``members``: a zero-argument callable (or ``"module:attribute"`` string) returning the member names,
-or a mapping of member name to summary. Each member ``m`` is then available as ``NAME/m``, and its
-factory is called with ``m`` as the first positional argument::
+A plugin that provides a whole *family* of names, such as every timm model, registers it once as
+``PREFIX/*`` with ``members``: a zero-argument callable (or ``"module:attribute"`` string)
+returning the member names, or a mapping of member name to summary. Each member ``m`` is then
+available as ``PREFIX/m``, and its factory is called with ``m`` as the first positional argument::
 
-    register("timm", build_timm, summary="every timm model", members=timm_model_names)
+    register("timm/*", build_timm, summary="every timm model", members=timm_model_names)
     # --arch timm/resnet18  ->  build_timm("resnet18", act=..., input_shape=..., num_classes=...)
 
-``members`` is called only when a ``NAME/...`` name is looked up or a pattern that can match one is
-listed, so it should be cheap, and it must not import torch when ``zoo list`` may call it.
+``members`` is called only when a ``PREFIX/...`` name is looked up or a pattern that can match one
+is listed, so it should be cheap, and it must not import torch when ``zoo list`` may call it.
 """
 
 from __future__ import annotations
@@ -52,8 +52,8 @@ class Register(Protocol):
     ) -> None:
         """Register ``factory`` under ``name`` (and ``aliases``), shown with ``summary``.
 
-        With ``members``, ``name`` is a family: ``name/<member>`` for every member it lists, built
-        by ``factory(member, ...)``. Names may not contain ``/`` otherwise.
+        With ``members``, ``name`` is a family ``PREFIX/*``: ``PREFIX/<member>`` for every member
+        it lists, built by ``factory(member, ...)``. Other names may not contain ``/``.
         """
 
 

@@ -1,21 +1,25 @@
-"""The one LightningModule that trains any registered architecture as a classifier.
+"""The one LightningModule that trains any registered architecture as a classifier, and the
+Trainer parts that keep its steps cheap.
 
-It adds no per-step cost it can avoid: the epoch metrics are sums kept on the device (no
+Nothing costs per step what it need not: the epoch metrics are sums kept on the device (no
 ``.item()`` and no host-device sync per step), per-step values are logged only on the steps
-Lightning writes to its loggers (every ``log_every_n_steps``), and the optimizers use torch's
-fused kernels where the parameters' device and dtype have them.
+Lightning writes to its loggers (every ``log_every_n_steps``), the optimizers use torch's fused
+kernels where the parameters' device and dtype have them, and the profiler, progress bar and
+checkpoint callback that ``zoo.train`` gives the Trainer do nothing on a step that they need not.
 """
 
 from __future__ import annotations
 
 import contextlib
 import inspect
+import time
 from collections.abc import Sequence
 from typing import Any
 
 import lightning as L
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.profilers import PassThroughProfiler
 from torch import nn
 
@@ -74,6 +78,46 @@ class NullProfiler(PassThroughProfiler):
 
     def profile(self, action_name: str) -> contextlib.nullcontext[None]:  # type: ignore[override]
         return self._context
+
+
+class ThrottledProgressBar(TQDMProgressBar):
+    """Lightning's tqdm progress bar, redrawn at most ``per_second`` times a second (and at the end
+    of every epoch), however many steps a second run: a redraw costs more than a small model's
+    step, and Lightning's bar redraws every ``refresh_rate`` steps, whatever their speed."""
+
+    def __init__(self, per_second: float = 10.0) -> None:
+        super().__init__()
+        self.interval = 1.0 / per_second
+        self._last_redraw = 0.0
+
+    def _should_update(self, current: int, total: int | float) -> bool:
+        if not self.is_enabled:
+            return False
+        now = time.monotonic()
+        if current == total or now - self._last_redraw >= self.interval:
+            self._last_redraw = now
+            return True
+        return False
+
+
+class EpochCheckpoint(ModelCheckpoint):
+    """``ModelCheckpoint`` that saves after validation and at the end of epochs only (it takes no
+    ``every_n_train_steps`` or ``train_time_interval``), so that it costs nothing per step."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        for option in ("every_n_train_steps", "train_time_interval"):
+            if kwargs.get(option):
+                raise ValueError(f"EpochCheckpoint does not save by {option}; use ModelCheckpoint")
+        super().__init__(**kwargs)
+        # Lightning formats the state key (a repr of the settings) around every hook it calls.
+        self._state_key = super().state_key
+
+    @property
+    def state_key(self) -> str:
+        return self._state_key
+
+    def on_train_batch_end(self, *args: Any, **kwargs: Any) -> None:
+        return None  # ModelCheckpoint saves here only every N steps or minutes
 
 
 class ZooClassifier(L.LightningModule):
@@ -157,6 +201,8 @@ class ZooClassifier(L.LightningModule):
         output = self(x)
         loss = self.loss(output, y)
         correct = (output.argmax(dim=1) == y).sum()
+        if stage not in self._totals:  # resumed mid-epoch: Lightning skips the epoch start
+            self._start_epoch(stage)
         totals = self._totals[stage]
         totals.loss_sum.add_(loss.detach(), alpha=len(y))
         totals.correct.add_(correct)
@@ -217,6 +263,19 @@ class ZooClassifier(L.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self._end_epoch("test")
+
+    def configure_gradient_clipping(
+        self,
+        optimizer: torch.optim.Optimizer,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str | None = None,
+    ) -> None:
+        # Lightning calls this on every step with the Trainer's gradient_clip_val; without one
+        # there is nothing to clip (the default implementation validates its settings first).
+        if gradient_clip_val:
+            super().configure_gradient_clipping(
+                optimizer, gradient_clip_val, gradient_clip_algorithm
+            )
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return create_optimizer(

@@ -4,9 +4,9 @@ Plugins fill it through the ``register`` callback the core hands to their hooks,
 knows which plugin registered what and refuses two registrations of one name. Names are looked up
 normalised: case-insensitive, with ``-`` and ``_`` ignored.
 
-A *family* is one registration that stands for many names, ``FAMILY/member`` (every timm model as
-``timm/<model_name>``): its ``members`` callable lists them, and is called only when such a name is
-looked up or a pattern that can match one is listed.
+A *family* is one registration, named ``PREFIX/*``, that stands for many names ``PREFIX/member``
+(``timm/*``: every timm model as ``timm/<model_name>``): its ``members`` callable lists them, and is
+called only when such a name is looked up or a pattern that can match one is listed.
 """
 
 from __future__ import annotations
@@ -33,8 +33,10 @@ from zoo.errors import (
 Kind = Literal["activation", "architecture", "dataset"]
 KINDS: tuple[Kind, ...] = ("activation", "architecture", "dataset")
 
-#: Separates a family's name from a member's: ``timm/resnet18``.
+#: Separates a family's prefix from a member's name: ``timm/resnet18``.
 FAMILY_SEPARATOR = "/"
+#: A family is registered as ``PREFIX/*``.
+FAMILY_SUFFIX = FAMILY_SEPARATOR + "*"
 
 #: What a family's ``members`` returns: member names, or member name -> summary.
 Members = Iterable[str] | Mapping[str, str]
@@ -56,9 +58,9 @@ def normalise(name: str) -> str:
 class Component:
     """One registered factory, with the plugin that registered it.
 
-    A family (``members`` set) stands for the names ``name/<member>``; :meth:`get_member` and
-    :meth:`list_members` give their components, each with ``member`` set and the family's factory
-    called with the member name as its first positional argument.
+    A family (``members`` set, ``name`` ``PREFIX/*``) stands for the names ``PREFIX/<member>``;
+    :meth:`get_member` and :meth:`list_members` give their components, each with ``member`` set
+    and the family's factory called with the member name as its first positional argument.
     """
 
     kind: Kind
@@ -78,6 +80,11 @@ class Component:
     def is_family(self) -> bool:
         """Whether this registration stands for a family of names rather than one."""
         return self.members is not None
+
+    @property
+    def prefix(self) -> str:
+        """A family's prefix, ``timm`` for ``timm/*``: its members are ``prefix/<member>``."""
+        return self.name.removesuffix(FAMILY_SUFFIX)
 
     @property
     def factory(self) -> Callable[..., Any]:
@@ -127,7 +134,7 @@ class Component:
     def _member_component(self, member: str, summary: str) -> Component:
         return Component(
             self.kind,
-            f"{self.name}{FAMILY_SEPARATOR}{member}",
+            f"{self.prefix}{FAMILY_SEPARATOR}{member}",
             self.target,
             summary,
             self.plugin,
@@ -140,9 +147,9 @@ class Component:
         key = normalise(member)
         if key not in table:
             matches = difflib.get_close_matches(key, list(table), n=3, cutoff=0.6)
-            suggestions = [f"{self.name}{FAMILY_SEPARATOR}{table[m][0]}" for m in matches]
+            suggestions = [f"{self.prefix}{FAMILY_SEPARATOR}{table[m][0]}" for m in matches]
             raise UnknownComponentError(
-                self.kind, f"{self.name}{FAMILY_SEPARATOR}{member}", suggestions
+                self.kind, f"{self.prefix}{FAMILY_SEPARATOR}{member}", suggestions
             )
         return self._member_component(*table[key])
 
@@ -259,15 +266,19 @@ class Registry:
                 f"{component.name!r} with members {members!r}: expected a callable or a "
                 f"'module:attribute' string"
             )
-        for name in (component.name, *component.aliases):
-            if FAMILY_SEPARATOR in name:
+        names = (component.name, *component.aliases)
+        for name in names:
+            prefix = name.removesuffix(FAMILY_SUFFIX) if members is not None else name
+            if (members is not None) != name.endswith(FAMILY_SUFFIX) or FAMILY_SEPARATOR in prefix:
                 raise ValueError(
                     f"plugin {component.plugin!r} registered {component.kind} {name!r}: "
-                    f"'{FAMILY_SEPARATOR}' separates a family from its members (register a "
-                    f"family with members=...) and may not be part of a name"
+                    f"'{FAMILY_SEPARATOR}' separates a family from its members; a family is "
+                    f"registered as 'PREFIX{FAMILY_SUFFIX}' with members=..., and other names "
+                    f"may not contain '{FAMILY_SEPARATOR}'"
                 )
         table = self._tables[component.kind]
-        keys = [normalise(n) for n in (component.name, *component.aliases)]
+        # A family is found by its prefix: timm/* under "timm".
+        keys = [normalise(n.removesuffix(FAMILY_SUFFIX)) for n in names]
         for key in keys:
             if key in table:
                 other = table[key]
@@ -290,20 +301,19 @@ class Registry:
         ``family/member``; else UnknownComponentError."""
         table = self._tables[kind]
         key = normalise(name)
-        if key in table:
-            component = table[key]
-            if component.is_family:
-                raise ComponentSpecError(
-                    f"{kind} {component.name!r} is a family of names: name one of its members, "
-                    f"'{component.name}{FAMILY_SEPARATOR}<name>' "
-                    f"(zoo list {kind}s '{component.name}{FAMILY_SEPARATOR}*' lists them)",
-                    kind=kind,
-                )
-            return component
-        family_key, separator, _ = key.partition(FAMILY_SEPARATOR)
+        family_key, separator, member = key.partition(FAMILY_SEPARATOR)
         family = table.get(family_key)
+        if family is not None and family.is_family and member in ("", "*"):
+            raise ComponentSpecError(
+                f"{kind} {family.name!r} is a family of names: name one of its members, "
+                f"'{family.prefix}{FAMILY_SEPARATOR}<name>' "
+                f"(zoo list {kind}s '{family.name}' lists them)",
+                kind=kind,
+            )
         if separator and family is not None and family.is_family:
             return family.get_member(name.split(FAMILY_SEPARATOR, 1)[1])
+        if key in table:
+            return table[key]
         matches = difflib.get_close_matches(key, list(table), n=3, cutoff=0.6)
         suggestions = list(dict.fromkeys(table[m].name for m in matches))
         raise UnknownComponentError(kind, name, suggestions)
@@ -311,19 +321,24 @@ class Registry:
     def components(self, kind: Kind, pattern: str | None = None) -> list[Component]:
         """Components of one kind sorted by name, filtered by an fnmatch ``pattern`` if given.
 
-        Without a pattern a family is one entry; a pattern also matches its members' names
-        (``timm/*resnet*``), which lists them: only then is the family asked for its members."""
+        Without a pattern a family is one entry (``timm/*``); a pattern also matches its members'
+        names (``timm/*resnet*``), which lists them: only then is the family asked for them."""
         unique = {id(c): c for c in self._tables[kind].values()}.values()
         found = sorted(unique, key=lambda c: normalise(c.name))
         if pattern is None:
             return found
         lowered, normalised = pattern.lower(), normalise(pattern)
-        matched = [c for c in found if _matches_any((c.name, *c.aliases), lowered, normalised)]
-        for family in found:
-            if family.is_family and _may_match_members(family.name, lowered, normalised):
-                matched += [
-                    m for m in family.list_members() if _matches_any((m.name,), lowered, normalised)
+        matched = []
+        for c in found:
+            members = []
+            if c.is_family and _may_match_members(c.prefix, lowered, normalised):
+                members = [
+                    m for m in c.list_members() if _matches_any((m.name,), lowered, normalised)
                 ]
+            if members:  # the members a pattern names stand in for their family
+                matched += members
+            elif _matches_any((c.name, *c.aliases, c.prefix), lowered, normalised):
+                matched.append(c)
         return sorted(matched, key=lambda c: normalise(c.name))
 
 
@@ -334,11 +349,11 @@ def _matches_any(names: Iterable[str], lowered: str, normalised: str) -> bool:
     )
 
 
-def _may_match_members(family: str, lowered: str, normalised: str) -> bool:
-    """Whether a pattern can match ``family/<anything>``: its literal start fits the prefix."""
+def _may_match_members(family_prefix: str, lowered: str, normalised: str) -> bool:
+    """Whether a pattern can match ``prefix/<anything>``: its literal start fits the prefix."""
     for pattern, prefix in (
-        (lowered, family.lower() + FAMILY_SEPARATOR),
-        (normalised, normalise(family) + FAMILY_SEPARATOR),
+        (lowered, family_prefix.lower() + FAMILY_SEPARATOR),
+        (normalised, normalise(family_prefix) + FAMILY_SEPARATOR),
     ):
         literal = re.split(r"[*?\[]", pattern, maxsplit=1)[0]
         if prefix.startswith(literal) or literal.startswith(prefix):

@@ -18,6 +18,7 @@ import logging
 import os
 import random
 import re
+import signal
 import sys
 import time
 import warnings
@@ -29,13 +30,10 @@ from pathlib import Path
 from typing import Any
 
 from zoo.api import DEFAULT_BATCH_SIZE, resolve
-from zoo.errors import ZooUsageError
+from zoo.errors import TrainingInterrupted, ZooUsageError
 from zoo.loader import plugin_of
 
 DEFAULT_OUTPUT_DIR = "runs"
-#: The progress bar is redrawn every this many steps: redrawing it on every step would cost more
-#: than a small model's step does.
-PROGRESS_REFRESH_STEPS = 20
 #: Variables that give a process's rank when torchrun, SLURM or Lightning's launcher started it.
 RANK_VARIABLES = ("RANK", "SLURM_PROCID", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK")
 
@@ -86,6 +84,7 @@ def train(
     num_workers: int | None = None,
     strategy: str = "auto",
     num_nodes: int = 1,
+    resume: str | os.PathLike[str] | None = None,
 ) -> TrainResult:
     """Train ``arch`` with activation ``act`` on ``dataset`` and evaluate it on the test split.
 
@@ -97,6 +96,13 @@ def train(
     ``compile=True`` compiles the model with ``torch.compile``. ``num_workers`` sets the dataset's
     DataLoader workers (which selects its standard path, see :mod:`zoo.data`). ``strategy`` and
     ``num_nodes`` go to ``lightning.Trainer`` like ``accelerator``, ``devices`` and ``precision``.
+    ``resume`` (a run directory or a checkpoint) continues that run, with its optimizer state,
+    epoch and step, in its own run directory; pass the run's configuration too (see
+    :func:`zoo.resume`, which does).
+
+    SIGINT/SIGTERM stop the run at a step boundary after saving ``checkpoints/last.ckpt``
+    (:class:`zoo.TrainingInterrupted`); a NaN or infinite loss stops it before any checkpoint
+    is written with such weights (:class:`zoo.NonFiniteLossError`).
     """
     # Check every name and argument before anything slow happens.
     arch_component, arch_spec = resolve("architecture", arch)
@@ -116,10 +122,15 @@ def train(
 
     import lightning as L
     from lightning.fabric.utilities.exceptions import MisconfigurationException
-    from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
     from lightning.pytorch.loggers import CSVLogger
 
-    from zoo.module import NullProfiler, ZooClassifier
+    from zoo.checkpoints import AtomicCheckpointIO, read_checkpoint, resolve_resume
+    from zoo.guard import RunGuard, RunMetadata
+    from zoo.module import EpochCheckpoint, NullProfiler, ThrottledProgressBar, ZooClassifier
+
+    resume_from = resolve_resume(resume) if resume is not None else None
+    if resume_from is not None:
+        read_checkpoint(resume_from)  # a damaged checkpoint fails here, naming the file
 
     L.seed_everything(seed, workers=True, verbose=False)
     datamodule = data_component.build(data_spec.kwargs, data_dir=data_dir, batch_size=batch_size)
@@ -141,8 +152,13 @@ def train(
     names = (arch_spec.name, act_spec.name, data_spec.name)
     # Only rank 0 creates the directory; the others learn its name from rank 0 (the checkpoint
     # callback and the broadcast after fit), so this name is a placeholder there.
-    run_dir = _new_run_dir(Path(output_dir), *names) if main else _run_dir_name(output_dir, names)
-    checkpoint = ModelCheckpoint(
+    if resume_from is not None and (resume_from.parent.parent / "config.json").is_file():
+        run_dir = resume_from.parent.parent  # continue in the run's own directory
+    elif main:
+        run_dir = _new_run_dir(Path(output_dir), *names)
+    else:
+        run_dir = _run_dir_name(output_dir, names)
+    checkpoint = EpochCheckpoint(
         dirpath=run_dir / "checkpoints",
         filename="best",
         monitor="val_acc",
@@ -179,7 +195,10 @@ def train(
         "versions": _versions(),
         "status": "running",
         "started": datetime.now().isoformat(timespec="seconds"),
+        "pid": os.getpid(),
+        "resumed_from": str(resume_from) if resume_from is not None else None,
     }
+    guard = RunGuard(run_dir / "checkpoints" / "last.ckpt")
     with _quiet_lightning(progress):
         try:
             trainer = L.Trainer(
@@ -193,18 +212,22 @@ def train(
                 logger=CSVLogger(run_dir, name="", version=""),
                 callbacks=[
                     checkpoint,
+                    guard,
+                    RunMetadata(
+                        {"components": config["components"], "versions": config["versions"]}
+                    ),
                     *_extra_callbacks(diagnostics),
                     *(callbacks or []),
-                    # Redrawn every step, the bar would cost more than a small model's step.
-                    *([TQDMProgressBar(refresh_rate=PROGRESS_REFRESH_STEPS)] if progress else []),
+                    *([ThrottledProgressBar()] if progress else []),
                 ],
                 default_root_dir=run_dir,
+                plugins=[AtomicCheckpointIO()],
                 enable_progress_bar=progress,
                 enable_model_summary=progress,
                 **{"profiler": NullProfiler(), **(trainer_options or {})},
             )
         except (MisconfigurationException, ValueError) as error:
-            if main:
+            if main and resume_from is None:
                 run_dir.rmdir()
             raise ZooUsageError(f"invalid trainer setting: {error}") from error
         if main:
@@ -212,13 +235,27 @@ def train(
 
         started = time.perf_counter()
         try:
-            trainer.fit(module, datamodule=datamodule)
-        except BaseException:
+            trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
+        except BaseException as error:
             if main:
-                config["status"] = "interrupted" if trainer.interrupted else "failed"
+                stopped = isinstance(error, (KeyboardInterrupt, SystemExit))
+                config["status"] = "interrupted" if stopped else "failed"
+                config["error"] = f"{type(error).__name__}: {error}"
                 _write_json(run_dir / "config.json", config)
             raise
         train_seconds = time.perf_counter() - started
+        if guard.signum is not None:
+            name = signal.Signals(guard.signum).name
+            if main:
+                config["status"] = "interrupted"
+                config["error"] = f"stopped by {name}"
+                _write_json(run_dir / "config.json", config)
+            raise TrainingInterrupted(
+                f"{name} stopped the run at epoch {trainer.current_epoch}, step "
+                f"{trainer.global_step}; saved {guard.last_checkpoint}. "
+                f"Continue it with: zoo train --resume {run_dir}",
+                guard.signum,
+            )
         run_dir = Path(trainer.strategy.broadcast(str(run_dir)))  # rank 0's, on every rank
         best = checkpoint.best_model_path or None
         if best is None:  # no validation happened (e.g. --max-steps inside the first epoch)
@@ -249,6 +286,28 @@ def train(
         config["status"] = "finished"
         _write_json(run_dir / "config.json", config)
     return result
+
+
+def resume_config(run: str | os.PathLike[str]) -> dict[str, Any]:
+    """The arguments of :func:`train` that continue ``run`` (a run directory or a checkpoint):
+    its ``config.json`` if it has one, else what the checkpoint records."""
+    from zoo.checkpoints import read_checkpoint, resolve_resume
+    from zoo.runs import load_config
+
+    checkpoint = resolve_resume(run)
+    config = checkpoint.parent.parent / "config.json"
+    if config.is_file():
+        return load_config(config)
+    hparams = read_checkpoint(checkpoint)["hyper_parameters"]
+    keys = ("arch", "act", "dataset", "optimizer", "lr")
+    return {key: hparams[key] for key in keys if hparams.get(key) is not None}
+
+
+def resume(run: str | os.PathLike[str], **overrides: Any) -> TrainResult:
+    """Continue an interrupted run (its directory, or a checkpoint) where it stopped, with its
+    configuration, optimizer state, epoch and step; ``overrides`` change options (``epochs=10``).
+    """
+    return train(**{**resume_config(run), **overrides, "resume": run})
 
 
 def is_main_process() -> bool:
