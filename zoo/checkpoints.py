@@ -188,10 +188,11 @@ def save_atomically(data: Any, path: str | os.PathLike[str]) -> None:
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
-    except OSError as error:
+    except (OSError, RuntimeError) as error:  # torch's zip writer reports a failed write so
         temporary.unlink(missing_ok=True)
+        reason = getattr(error, "strerror", None) or _first_line(error)
         raise CheckpointError(
-            f"could not write checkpoint {path}: {error.strerror or error}; "
+            f"could not write checkpoint {path}: {reason}; "
             "the previous checkpoint there, if any, is unchanged"
         ) from error
     except BaseException:
