@@ -12,19 +12,23 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import lightning as L
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from lightning.pytorch.callbacks import ModelCheckpoint
+from PIL import Image
 from torch.utils.data import DataLoader, DistributedSampler
 from torchvision import transforms
-from torchvision.datasets import MNIST
+from torchvision.datasets import MNIST, VisionDataset
 
 import zoo
 from zoo.data import EpochSampler, InMemoryLoader, VisionDataModule
-from zoo.module import EpochCheckpoint, create_optimizer
+from zoo.module import EpochCheckpoint, ZooClassifier, create_optimizer
 
 TINY = "mnist:val_size=100"
 
@@ -133,6 +137,49 @@ def test_fast_path_checks_itself_against_the_dataset(tiny_mnist: Path) -> None:
         VisionDataModule(TransposedMNIST, fast=True, **options).setup("fit")  # type: ignore[arg-type]
 
 
+class TinyRGB(VisionDataset):
+    """A CIFAR-style dataset: ``data`` is a (N, H, W, 3) uint8 array, ``targets`` a list, and
+    ``__getitem__`` goes through a PIL RGB image, as torchvision's CIFAR10 does."""
+
+    def __init__(self, root: str, train: bool, transform: Any = None, download: bool = False):
+        super().__init__(root, transform=transform)
+        rng = np.random.default_rng(0 if train else 1)
+        n = 300 if train else 50
+        self.data = rng.integers(0, 256, size=(n, 8, 8, 3), dtype=np.uint8)
+        self.targets = [int(t) for t in rng.integers(0, 10, size=n)]
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, index: int) -> tuple[Any, int]:
+        image = Image.fromarray(self.data[index])
+        return self.transform(image) if self.transform else image, self.targets[index]
+
+
+def test_fast_path_for_colour_images_in_channels_last_arrays(tmp_path: Path) -> None:
+    options: dict[str, Any] = {
+        "name": "tiny-rgb",
+        "data_dir": tmp_path,
+        "batch_size": 32,
+        "input_shape": (3, 8, 8),
+        "class_names": [str(d) for d in range(10)],
+        "mean": (0.4914, 0.4822, 0.4465),
+        "std": (0.2470, 0.2435, 0.2616),
+        "expected_files": (),
+        "source": "test",
+        "val_size": 60,
+    }
+    fast = VisionDataModule(TinyRGB, **options)
+    standard = VisionDataModule(TinyRGB, fast=False, **options)
+    for datamodule in (fast, standard):
+        datamodule.setup("fit")
+        datamodule.setup("test")
+    assert fast.in_memory and not standard.in_memory
+    assert fast.decoded["train"][0].shape == (300, 3, 8, 8)
+    assert _assert_same_batches(fast.val_dataloader(), standard.val_dataloader()) == 60
+    assert _assert_same_batches(fast.test_dataloader(), standard.test_dataloader()) == 50
+
+
 def test_shuffling_follows_the_global_seed(tiny_mnist: Path) -> None:
     def first_epochs(seed: int) -> list[torch.Tensor]:
         L.seed_everything(seed, verbose=False)
@@ -238,6 +285,18 @@ def test_trainer_features_still_apply(tiny_mnist: Path, tmp_path: Path) -> None:
     assert clipped.test_loss > plain.test_loss  # tiny steps: it has barely moved
     with pytest.raises(ValueError, match="every_n_train_steps"):
         EpochCheckpoint(every_n_train_steps=10)
+    # Checkpoints keep ModelCheckpoint's state key, so either class resumes them.
+    options = {"dirpath": tmp_path, "monitor": "val_acc", "mode": "max"}
+    assert EpochCheckpoint(**options).state_key == ModelCheckpoint(**options).state_key
+
+
+def test_compile_is_applied_in_the_training_process_and_keeps_parameter_names() -> None:
+    module = ZooClassifier("mlp", "relu", (1, 28, 28), 10, compile=True)
+    names = list(module.state_dict())
+    assert "compile" not in module.hparams  # a restored checkpoint runs eagerly
+    module.configure_model()  # Lightning calls it in each training process
+    assert module.model._compiled_call_impl is not None
+    assert list(module.state_dict()) == names
 
 
 def test_optimizers_use_fused_kernels_where_available() -> None:
@@ -277,8 +336,10 @@ def test_fast_and_standard_paths_train_to_the_same_accuracy(
 DDP_SCRIPT = """
 import hashlib, json, sys
 from pathlib import Path
+from typing import Any
 
 import lightning as L
+import numpy as np
 import zoo
 from zoo.training import is_main_process
 

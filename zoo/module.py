@@ -33,8 +33,6 @@ OPTIMIZERS: dict[str, tuple[str, float, dict[str, Any]]] = {
     "sgd": ("SGD", 1e-2, {"momentum": 0.9}),
 }
 
-STAGES = ("train", "val", "test")
-
 
 def check_optimizer(name: str) -> str:
     """The optimizer's canonical name, or a :class:`ZooUsageError` listing the choices."""
@@ -109,8 +107,10 @@ class EpochCheckpoint(ModelCheckpoint):
             if kwargs.get(option):
                 raise ValueError(f"EpochCheckpoint does not save by {option}; use ModelCheckpoint")
         super().__init__(**kwargs)
-        # Lightning formats the state key (a repr of the settings) around every hook it calls.
-        self._state_key = super().state_key
+        # Lightning formats the state key (a repr of the settings) around every hook it calls;
+        # it is ModelCheckpoint's own, so checkpoints resume with either class.
+        key = super().state_key.removeprefix(type(self).__qualname__)
+        self._state_key = ModelCheckpoint.__qualname__ + key
 
     @property
     def state_key(self) -> str:
@@ -234,8 +234,10 @@ class ZooClassifier(L.LightningModule):
         summed = torch.stack([losses, totals.correct.to(losses.dtype), count])
         loss_sum, correct, count = self.trainer.strategy.reduce(summed, reduce_op="sum").tolist()
         if count > 0:
-            self.log(f"{stage}_loss", loss_sum / count, on_epoch=True, prog_bar=True)
-            self.log(f"{stage}_acc", correct / count, on_epoch=True, prog_bar=True)
+            # The values are global already; sync_dist (a mean of equal values, once an epoch)
+            # tells Lightning so, instead of a warning per metric in distributed runs.
+            for name, value in (("loss", loss_sum / count), ("acc", correct / count)):
+                self.log(f"{stage}_{name}", value, on_epoch=True, prog_bar=True, sync_dist=True)
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         return self._step(batch, "train")
