@@ -72,6 +72,15 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     garbage file, a pickle that wants to import or call something, unknown hyperparameters.
     """
     path = resolve_checkpoint(path)
+    checkpoint = _load_file(path)
+    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("state_dict"), Mapping):
+        raise CheckpointError(f"{path} is not a Lightning checkpoint (no state_dict)")
+    check_hyperparameters(checkpoint.get("hyper_parameters"), path)
+    return checkpoint
+
+
+def _load_file(path: Path) -> Any:
+    """``torch.load`` with ``weights_only=True``; every failure is a CheckpointError."""
     if path.stat().st_size == 0:
         raise CheckpointError(f"checkpoint {path} is empty (0 bytes): it was never written")
     try:
@@ -87,9 +96,6 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"cannot read checkpoint {path}: it is truncated, corrupt or not a checkpoint "
             f"({type(error).__name__}: {_first_line(error)})"
         ) from error
-    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("state_dict"), Mapping):
-        raise CheckpointError(f"{path} is not a Lightning checkpoint (no state_dict)")
-    check_hyperparameters(checkpoint.get("hyper_parameters"), path)
     return checkpoint
 
 
@@ -216,4 +222,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def load_checkpoint(
         self, path: Any, map_location: Any = None, weights_only: bool | None = None
     ) -> dict[str, Any]:
-        return read_checkpoint(path)
+        # Lightning also loads plain weight files this way (ddp_spawn hands weights back in
+        # one), so only a full checkpoint must carry lightning-zoo's hyperparameters.
+        checkpoint = _load_file(Path(path))
+        if isinstance(checkpoint, dict) and "hyper_parameters" in checkpoint:
+            check_hyperparameters(checkpoint["hyper_parameters"], path)
+        return checkpoint
