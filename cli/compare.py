@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
+from zoo.cli.options import run_config, run_options
 from zoo.compare import DEFAULT_OUTPUT_DIR
 
 
@@ -28,9 +30,6 @@ Examples:
     required=True,
     help="Activation spec, NAME[:k=v,...]. Repeat for each activation to compare.",
 )
-@click.option("--arch", default="mlp", show_default=True, help="Architecture spec.")
-@click.option("--dataset", default="mnist", show_default=True, help="Dataset spec.")
-@click.option("--epochs", default=5, show_default=True, type=click.IntRange(min=1))
 @click.option(
     "--seeds",
     default=3,
@@ -53,33 +52,7 @@ Examples:
     help="Where the runs, comparison.csv/json, the plots and report.md go. "
     "Rerunning with the same directory skips finished runs.",
 )
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Dataset root [default: $ZOO_DATA_DIR, else ~/.cache/lightning-zoo/data].",
-)
-@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))
-@click.option(
-    "--optimizer",
-    type=click.Choice(["adam", "adamw", "sgd"], case_sensitive=False),
-    default="adam",
-    show_default=True,
-)
-@click.option(
-    "--lr",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    help="Learning rate [default: the optimizer's].",
-)
-@click.option(
-    "--max-steps",
-    default=-1,
-    show_default=True,
-    type=int,
-    help="Stop each run after this many optimizer steps (-1: no limit).",
-)
-@click.option("--accelerator", default="auto", show_default=True, help="cpu, gpu, mps or auto.")
+@run_options(exclude=("act", "seed", "diagnostics"))
 @click.option(
     "--json", "as_json", is_flag=True, help="Print only comparison.json's object on stdout."
 )
@@ -87,19 +60,11 @@ Examples:
 def compare_command(
     ctx: click.Context,
     acts: tuple[str, ...],
-    arch: str,
-    dataset: str,
-    epochs: int,
     seeds: int,
     jobs: int,
     output_dir: Path,
-    data_dir: Path | None,
-    batch_size: int,
-    optimizer: str,
-    lr: float | None,
-    max_steps: int,
-    accelerator: str,
     as_json: bool,
+    **options: Any,
 ) -> None:
     """Train each --act with --seeds seeds and compare them.
 
@@ -114,18 +79,10 @@ def compare_command(
     root = ctx.find_root()
     comparison = compare(
         acts,
-        arch=arch,
-        dataset=dataset,
-        epochs=epochs,
         seeds=seeds,
         jobs=jobs,
         output_dir=output_dir,
-        data_dir=data_dir,
-        batch_size=batch_size,
-        optimizer=optimizer,
-        lr=lr,
-        max_steps=max_steps,
-        accelerator=accelerator,
+        config=run_config(options),
         plugins=tuple(root.meta.get("zoo.plugins") or ()),
         strict_plugins=bool(root.meta.get("zoo.strict_plugins")),
         echo=lambda message: click.echo(message, err=as_json),

@@ -17,11 +17,15 @@ from zoo.api import (
     list_architectures,
     list_datasets,
 )
+from zoo.config import RunConfig
 from zoo.errors import (
     ComponentSpecError,
+    ConfigError,
+    CorruptDataError,
     DataNotFoundError,
     DuplicateComponentError,
     NonFiniteLossError,
+    RunInUseError,
     TrainingInterrupted,
     UnknownComponentError,
     ZooError,
@@ -39,18 +43,23 @@ from zoo.loader import (
 )
 from zoo.registry import Component
 from zoo.specs import ComponentSpec, parse_spec
-from zoo.training import TrainResult, resume, train
+from zoo.training import RunAlreadyFinished, TrainResult, resume, run, train
 
 __all__ = [
     "Component",
     "ComponentSpec",
     "ComponentSpecError",
+    "ConfigError",
+    "CorruptDataError",
     "DataNotFoundError",
     "DuplicateComponentError",
     "NonFiniteLossError",
     "PluginError",
     "PluginInfo",
     "Register",
+    "RunAlreadyFinished",
+    "RunConfig",
+    "RunInUseError",
     "TrainResult",
     "TrainingInterrupted",
     "UnknownComponentError",
@@ -71,6 +80,7 @@ __all__ = [
     "parse_spec",
     "register_plugin",
     "resume",
+    "run",
     "train",
     "unregister_plugin",
 ]

@@ -27,11 +27,12 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from zoo.api import resolve
+from zoo.config import RunConfig
 from zoo.errors import ZooError, ZooUsageError
 
 DEFAULT_OUTPUT_DIR = "comparison"
@@ -138,39 +139,33 @@ def _natural(name: str) -> list[Any]:
 # -- the comparison --------------------------------------------------------------------------
 
 
+#: Options that say where a run trains, not what it computes: not part of a run's slot.
+_PLACE_OPTIONS = ("data_dir", "accelerator", "devices", "strategy", "num_nodes", "num_workers")
+
+
 @dataclass
 class Settings:
-    """What every run of a comparison shares, with the specs in canonical form."""
+    """What a comparison trains: every activation in ``acts`` with seeds ``0 .. seeds-1``,
+    each run ``base`` with that activation and seed (and diagnostics on)."""
 
     acts: list[str]
-    arch: str = "mlp"
-    dataset: str = "mnist"
-    epochs: int = 5
-    seeds: int = 3
-    batch_size: int = 64
-    optimizer: str = "adam"
-    lr: float | None = None
-    max_steps: int = -1
-    accelerator: str = "auto"
+    seeds: int
+    base: RunConfig
 
-    def run_key(self, act: str, seed: int) -> dict[str, Any]:
-        return {
-            "arch": self.arch,
-            "act": act,
-            "dataset": self.dataset,
-            "epochs": self.epochs,
-            "batch_size": self.batch_size,
-            "optimizer": self.optimizer,
-            "lr": self.lr,
-            "max_steps": self.max_steps,
-            "seed": seed,
-        }
+    def run_config(self, act: str, seed: int) -> RunConfig:
+        return self.base.replace(act=act, seed=seed, diagnostics=True)
 
     def slot(self, act: str, seed: int) -> str:
         """The directory (under ``runs/``) that holds the run of ``act`` with ``seed``."""
-        key = json.dumps(self.run_key(act, seed), sort_keys=True)
-        digest = hashlib.sha1(key.encode()).hexdigest()[:8]
+        key = self.run_config(act, seed).to_dict()
+        for name in _PLACE_OPTIONS:
+            key.pop(name)
+        digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:8]
         return f"{_slug(act)}-seed{seed}-{digest}"
+
+    def to_dict(self) -> dict[str, Any]:
+        options = {k: v for k, v in self.base.to_dict().items() if k not in ("act", "seed")}
+        return {"acts": self.acts, "seeds": self.seeds, **options}
 
 
 @dataclass
@@ -188,7 +183,7 @@ class Comparison:
     def to_dict(self) -> dict[str, Any]:
         return {
             "command": self.command,
-            "settings": asdict(self.settings),
+            "settings": self.settings.to_dict(),
             "summary": self.summary,
             "runs": self.runs,
             "failed": self.failed,
@@ -204,57 +199,44 @@ class Comparison:
 def compare(
     acts: Sequence[str],
     *,
-    arch: str = "mlp",
-    dataset: str = "mnist",
-    epochs: int = 5,
     seeds: int = 3,
     jobs: int = 1,
     output_dir: str | os.PathLike[str] = DEFAULT_OUTPUT_DIR,
-    data_dir: str | os.PathLike[str] | None = None,
-    batch_size: int = 64,
-    optimizer: str = "adam",
-    lr: float | None = None,
-    max_steps: int = -1,
-    accelerator: str = "auto",
+    config: RunConfig | None = None,
     plugins: Sequence[str] = (),
     strict_plugins: bool = False,
     plots: bool = True,
     echo: Callable[[str], None] | None = None,
+    **options: Any,
 ) -> Comparison:
     """Train every activation in ``acts`` with seeds ``0 .. seeds-1`` (``jobs`` at a time, one
     ``zoo train --diagnostics`` process each), then write ``comparison.csv``,
     ``comparison.json``, the plots and ``report.md`` to ``output_dir``.
 
-    Finished runs already in ``output_dir`` are reused. ``plugins`` are ``-p`` arguments for
-    the runs (plugins registered in this process with ``zoo.register_plugin`` are not seen by
-    them). Raises :class:`ZooError` if a run fails, after writing what the others produced.
+    Each run is ``config`` (or ``RunConfig(**options)``: ``arch="mlp", epochs=3, ...``) with
+    its activation and seed. Finished runs already in ``output_dir`` are reused. ``plugins``
+    are ``-p`` arguments for the runs (plugins registered in this process with
+    ``zoo.register_plugin`` are not seen by them). Raises :class:`ZooError` if a run fails,
+    after writing what the others produced.
     """
     echo = echo or (lambda message: None)
     if not acts:
         raise ZooUsageError("give at least one activation to compare (--act NAME)")
     if seeds < 1 or jobs < 1:
         raise ZooUsageError("--seeds and --jobs must be at least 1")
-    if epochs < 1 and max_steps < 0:
-        raise ZooUsageError(f"epochs must be at least 1, got {epochs}")
+    base = (config or RunConfig()).replace(**options)
     canonical: list[str] = []
     for act in acts:
         name = str(resolve("activation", act)[1])
         if name not in canonical:
             canonical.append(name)
-    settings = Settings(
-        acts=canonical,
-        arch=str(resolve("architecture", arch)[1]),
-        dataset=str(resolve("dataset", dataset)[1]),
-        epochs=epochs,
-        seeds=seeds,
-        batch_size=batch_size,
-        optimizer=optimizer.lower(),
-        lr=lr,
-        max_steps=max_steps,
-        accelerator=accelerator,
+    base = base.replace(
+        arch=str(resolve("architecture", base.arch)[1]),
+        dataset=str(resolve("dataset", base.dataset)[1]),
     )
+    settings = Settings(acts=canonical, seeds=seeds, base=base)
     out = Path(output_dir)
-    command = reproduce_command(settings, out, data_dir, jobs, plugins, strict_plugins)
+    command = reproduce_command(settings, out, jobs, plugins, strict_plugins)
     new_output_dir = not out.exists()
     (out / "runs").mkdir(parents=True, exist_ok=True)
 
@@ -287,7 +269,7 @@ def compare(
             return act, seed, None, ""
         slot = out / "runs" / settings.slot(act, seed)
         slot.mkdir(parents=True, exist_ok=True)
-        args = _train_args(settings, act, seed, slot, data_dir, plugins, strict_plugins)
+        args = _train_args(settings.run_config(act, seed), slot, plugins, strict_plugins)
         log = slot / "train.log"
         started = time.perf_counter()
         with log.open("w") as stderr:
@@ -412,67 +394,36 @@ def finished_run(slot: Path) -> Path | None:
     return found
 
 
+def _plugin_args(plugins: Sequence[str], strict_plugins: bool) -> list[str]:
+    args = [word for plugin in plugins for word in ("-p", plugin)]
+    return [*args, "--strict-plugins"] if strict_plugins else args
+
+
 def _train_args(
-    settings: Settings,
-    act: str,
-    seed: int,
-    slot: Path,
-    data_dir: str | os.PathLike[str] | None,
-    plugins: Sequence[str],
-    strict_plugins: bool,
+    config: RunConfig, slot: Path, plugins: Sequence[str], strict_plugins: bool
 ) -> list[str]:
-    args = [sys.executable, "-m", "zoo"]
-    for plugin in plugins:
-        args += ["-p", plugin]
-    if strict_plugins:
-        args.append("--strict-plugins")
-    args += ["train", "--arch", settings.arch, "--act", act, "--dataset", settings.dataset]
-    args += ["--epochs", str(settings.epochs), "--seed", str(seed)]
-    args += ["--batch-size", str(settings.batch_size), "--optimizer", settings.optimizer]
-    if settings.lr is not None:
-        args += ["--lr", repr(settings.lr)]
-    args += ["--max-steps", str(settings.max_steps), "--accelerator", settings.accelerator]
-    if data_dir is not None:
-        args += ["--data-dir", str(data_dir)]
-    args += ["--output-dir", str(slot), "--diagnostics", "--json"]
-    return args
+    return [
+        sys.executable, "-m", "zoo", *_plugin_args(plugins, strict_plugins),
+        "train", *config.to_args(), "--output-dir", str(slot), "--json",
+    ]  # fmt: skip
 
 
 def reproduce_command(
     settings: Settings,
     output_dir: Path,
-    data_dir: str | os.PathLike[str] | None,
     jobs: int,
     plugins: Sequence[str] = (),
     strict_plugins: bool = False,
 ) -> str:
     """The ``zoo compare`` command line that reproduces (or resumes) this comparison."""
-    words = ["zoo"]
-    for plugin in plugins:
-        words += ["-p", plugin]
-    if strict_plugins:
-        words.append("--strict-plugins")
-    words.append("compare")
-    for act in settings.acts:
-        words += ["--act", act]
-    words += ["--arch", settings.arch, "--dataset", settings.dataset]
-    words += ["--epochs", str(settings.epochs), "--seeds", str(settings.seeds)]
-    if settings.max_steps >= 0:
-        words += ["--max-steps", str(settings.max_steps)]
-    if settings.batch_size != 64:
-        words += ["--batch-size", str(settings.batch_size)]
-    if settings.optimizer != "adam":
-        words += ["--optimizer", settings.optimizer]
-    if settings.lr is not None:
-        words += ["--lr", repr(settings.lr)]
-    if settings.accelerator != "auto":
-        words += ["--accelerator", settings.accelerator]
+    words = ["zoo", *_plugin_args(plugins, strict_plugins), "compare"]
+    words += [word for act in settings.acts for word in ("--act", act)]
+    words += settings.base.replace(act=RunConfig.act, seed=None).to_args()
+    words += ["--seeds", str(settings.seeds)]
     if jobs != 1:
         words += ["--jobs", str(jobs)]
-    if data_dir is not None:
-        words += ["--data-dir", str(data_dir)]
     words += ["--output-dir", str(output_dir)]
-    return " ".join(shlex.quote(word) for word in words)
+    return shlex.join(words)
 
 
 # -- summarising -----------------------------------------------------------------------------

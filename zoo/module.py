@@ -171,6 +171,7 @@ class ZooClassifier(L.LightningModule):
         self.compiled = compile
         self._compile_pending = compile
         self._totals: dict[str, _Totals] = {}  # per stage, reset at the start of each epoch
+        self._resumed_totals: dict[str, Any] = {}  # of the epoch a checkpoint stopped in
 
     def __setattr__(self, name: str, value: Any) -> None:
         # Lightning sets _current_fx_name around every hook it calls, dozens of times a step;
@@ -202,29 +203,40 @@ class ZooClassifier(L.LightningModule):
         loss = self.loss(output, y)
         correct = (output.argmax(dim=1) == y).sum()
         if stage not in self._totals:  # resumed mid-epoch: Lightning skips the epoch start
-            self._start_epoch(stage)
+            self._start_epoch(stage, resumed=True)
         totals = self._totals[stage]
         totals.loss_sum.add_(loss.detach(), alpha=len(y))
         totals.correct.add_(correct)
         totals.count += len(y)
         if stage == "train" and self._logging_step():
-            # Not on the progress bar: Lightning would convert it with .item() on every step.
-            self.log("train_loss_step", loss.detach(), on_step=True, on_epoch=False)
-            self.log("train_acc_step", correct / len(y), on_step=True, on_epoch=False)
+            # Straight to the loggers, as part of this step: a checkpoint saved at the end of
+            # the step then holds its row (Lightning would log it only after the step's hooks).
+            row = {
+                "train_loss_step": float(loss.detach()),
+                "train_acc_step": float(correct) / len(y),
+                "epoch": self.current_epoch,
+            }
+            for logger in self.loggers:
+                logger.log_metrics(row, step=self.global_step)
         return loss
 
     def _logging_step(self) -> bool:
-        """Whether Lightning writes this step's values to its loggers."""
-        connector = getattr(self.trainer, "_logger_connector", None)
-        if connector is not None:
-            return bool(connector.should_update_logs)
+        """Whether this step's values are logged: every ``log_every_n_steps`` steps, as
+        Lightning's own step logging does it."""
         every = self.trainer.log_every_n_steps
-        return every > 0 and (self.global_step + 1) % every == 0
+        return every > 0 and (self.global_step + 1) % every == 0 and self.trainer.is_global_zero
 
-    def _start_epoch(self, stage: str) -> None:
-        self._totals[stage] = _Totals(self.device)
+    def _start_epoch(self, stage: str, resumed: bool = False) -> None:
+        totals = self._totals[stage] = _Totals(self.device)
+        saved = self._resumed_totals.pop(stage, None)
+        if resumed and saved is not None:
+            totals.loss_sum.fill_(float(saved["loss_sum"]))
+            totals.correct.fill_(int(saved["correct"]))
+            totals.count = int(saved["count"])
 
     def _end_epoch(self, stage: str) -> None:
+        if stage not in self._totals and stage in self._resumed_totals:
+            self._start_epoch(stage, resumed=True)  # resumed after the epoch's last step
         totals = self._totals.pop(stage, None)
         if totals is None:
             return
@@ -265,6 +277,19 @@ class ZooClassifier(L.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self._end_epoch("test")
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # The sums of an epoch in progress, so that a run resumed inside it ends the epoch
+        # with the same means as a run that was never stopped.
+        checkpoint["zoo_epoch_totals"] = {
+            stage: {"loss_sum": t.loss_sum.item(), "correct": t.correct.item(), "count": t.count}
+            for stage, t in self._totals.items()
+            if stage == "train"
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Applied when the resumed epoch goes on (the model may not be on its device yet).
+        self._resumed_totals = dict(checkpoint.get("zoo_epoch_totals") or {})
 
     def configure_gradient_clipping(
         self,

@@ -1,24 +1,17 @@
-"""The composition of a run: components by spec -> LightningModule + DataModule -> Trainer.
-
-Every run gets its own directory with ``config.json`` (the resolved configuration and versions),
-``metrics.csv`` (Lightning's CSVLogger), ``checkpoints/best.ckpt`` and ``checkpoints/last.ckpt``,
-and ``results.json`` (the same object ``zoo train --json`` prints).
+"""The composition of a run: a :class:`~zoo.config.RunConfig` -> checked components ->
+LightningModule + DataModule -> Trainer, in a :class:`~zoo.runs.Run` directory.
 
 Distributed runs use Lightning's strategies (``strategy="ddp"``, ``devices``, ``num_nodes``, or
-processes started by ``torchrun`` or SLURM): every process runs this function, and only global
-rank 0 creates the run directory and writes ``config.json`` and ``results.json``; Lightning writes
-the checkpoints and metrics from rank 0 too.
+processes started by ``torchrun`` or SLURM): every process runs :func:`run`, and only global
+rank 0 creates, locks and writes the run directory.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import random
-import re
-import signal
 import sys
 import time
 import warnings
@@ -30,12 +23,18 @@ from pathlib import Path
 from typing import Any
 
 from zoo.api import DEFAULT_BATCH_SIZE, resolve
-from zoo.errors import TrainingInterrupted, ZooUsageError
+from zoo.config import RunConfig, field_names
+from zoo.errors import TrainingInterrupted, ZooError, ZooUsageError
 from zoo.loader import plugin_of
+from zoo.runs import DEFAULT_OUTPUT_DIR, Run, RunWriteError, read_results
 
-DEFAULT_OUTPUT_DIR = "runs"
 #: Variables that give a process's rank when torchrun, SLURM or Lightning's launcher started it.
 RANK_VARIABLES = ("RANK", "SLURM_PROCID", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK")
+#: Options a resumed run may change: they extend it or say where it runs, not what it computes.
+RESUMABLE_CHANGES = frozenset(
+    {"epochs", "max_steps", "data_dir", "accelerator", "devices", "strategy", "num_nodes",
+     "num_workers", "compile", "precision", "diagnostics"}
+)  # fmt: skip
 
 
 @dataclass
@@ -60,6 +59,14 @@ class TrainResult:
         return asdict(self)
 
 
+class RunAlreadyFinished(ZooError):
+    """``--resume`` of a run that has nothing left to train; ``result`` is its result."""
+
+    def __init__(self, message: str, result: TrainResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
 def train(
     arch: str = "mlp",
     act: str = "relu",
@@ -71,276 +78,357 @@ def train(
     optimizer: str = "adam",
     seed: int | None = None,
     data_dir: str | os.PathLike[str] | None = None,
-    output_dir: str | os.PathLike[str] = DEFAULT_OUTPUT_DIR,
     accelerator: str = "auto",
-    devices: int | str | list[int] = "auto",
+    devices: int | str = "auto",
     precision: str | None = None,
     max_steps: int = -1,
-    progress: bool = True,
-    trainer_options: dict[str, Any] | None = None,
-    diagnostics: bool = False,
-    callbacks: list[Any] | None = None,
     compile: bool = False,
     num_workers: int | None = None,
     strategy: str = "auto",
     num_nodes: int = 1,
+    diagnostics: bool = False,
+    output_dir: str | os.PathLike[str] = DEFAULT_OUTPUT_DIR,
+    progress: bool = True,
+    trainer_options: dict[str, Any] | None = None,
+    callbacks: list[Any] | None = None,
     resume: str | os.PathLike[str] | None = None,
 ) -> TrainResult:
     """Train ``arch`` with activation ``act`` on ``dataset`` and evaluate it on the test split.
 
-    ``arch``, ``act`` and ``dataset`` are component specs such as ``"mlp:hidden=(256,128)"``.
-    ``seed`` defaults to a random one, recorded in the run's config. ``trainer_options`` go to
-    ``lightning.Trainer`` as they are. With ``progress=False`` nothing is printed.
-    ``diagnostics=True`` adds :class:`zoo.diagnostics.ActivationDiagnostics` (dead and saturated
-    units, gradient and weight norms in ``metrics.csv``); ``callbacks`` are added to the Trainer's.
-    ``compile=True`` compiles the model with ``torch.compile``. ``num_workers`` sets the dataset's
-    DataLoader workers (which selects its standard path, see :mod:`zoo.data`). ``strategy`` and
-    ``num_nodes`` go to ``lightning.Trainer`` like ``accelerator``, ``devices`` and ``precision``.
-    ``resume`` (a run directory or a checkpoint) continues that run, with its optimizer state,
-    epoch and step, in its own run directory; pass the run's configuration too (see
-    :func:`zoo.resume`, which does).
-
-    SIGINT/SIGTERM stop the run at a step boundary after saving ``checkpoints/last.ckpt``
-    (:class:`zoo.TrainingInterrupted`); a NaN or infinite loss stops it before any checkpoint
-    is written with such weights (:class:`zoo.NonFiniteLossError`).
+    The options before ``output_dir`` are those of :class:`zoo.RunConfig` (see it, or
+    ``zoo train --help``); ``zoo.run(config)`` does the same from a configuration. The others:
+    ``output_dir`` gets the run directory; ``progress=False`` prints nothing;
+    ``trainer_options`` go to ``lightning.Trainer`` as they are; ``callbacks`` are added to the
+    Trainer's; ``resume`` continues that run (see :func:`resume`), with the options given here
+    that differ from the defaults as changes.
     """
-    # Check every name and argument before anything slow happens.
-    arch_component, arch_spec = resolve("architecture", arch)
-    act_component, act_spec = resolve("activation", act)
-    data_overrides = {} if num_workers is None else {"num_workers": num_workers}
-    data_component, data_spec = resolve("dataset", dataset, **data_overrides)
-    from zoo.module import check_optimizer
+    given = locals()
+    if given["data_dir"] is not None:
+        given["data_dir"] = os.fspath(given["data_dir"])
+    config = RunConfig(**{name: given[name] for name in field_names()})
+    options = {"output_dir": output_dir, "progress": progress, "callbacks": callbacks,
+               "trainer_options": trainer_options}  # fmt: skip
+    if resume is not None:
+        defaults = RunConfig()
+        changes = {k: v for k, v in config.to_dict().items() if getattr(defaults, k) != v}
+        return _resume(resume, changes, **options)
+    return run(config, **options)
 
-    optimizer = check_optimizer(optimizer)
-    if epochs < 1 and max_steps < 0:
-        raise ZooUsageError(f"epochs must be at least 1, got {epochs}")
-    main = is_main_process()
-    if seed is None:
-        # The processes Lightning's DDP launcher starts inherit the seed rank 0 drew.
-        inherited = None if main else os.environ.get("PL_GLOBAL_SEED")
-        seed = int(inherited) if inherited else random.SystemRandom().randrange(2**31)
 
-    import lightning as L
-    from lightning.fabric.utilities.exceptions import MisconfigurationException
-    from lightning.pytorch.loggers import CSVLogger
+def resume(run_dir: str | os.PathLike[str], progress: bool = True, **changes: Any) -> TrainResult:
+    """Continue the run in ``run_dir`` where it stopped, with its configuration, weights,
+    optimizer state and position in the data; ``changes`` extend it (``epochs=10``) or move it
+    (``accelerator="gpu"``). A finished run with nothing left to train raises
+    :class:`RunAlreadyFinished`, which carries its result."""
+    return _resume(run_dir, changes, progress=progress)
 
-    from zoo.checkpoints import AtomicCheckpointIO, read_checkpoint, resolve_resume
-    from zoo.guard import RunGuard, RunMetadata
-    from zoo.module import EpochCheckpoint, NullProfiler, ThrottledProgressBar, ZooClassifier
 
-    resume_from = resolve_resume(resume) if resume is not None else None
-    if resume_from is not None:
-        read_checkpoint(resume_from)  # a damaged checkpoint fails here, naming the file
+def run(
+    config: RunConfig,
+    *,
+    output_dir: str | os.PathLike[str] = DEFAULT_OUTPUT_DIR,
+    progress: bool = True,
+    trainer_options: dict[str, Any] | None = None,
+    callbacks: list[Any] | None = None,
+) -> TrainResult:
+    """Train the run ``config`` describes in a new directory under ``output_dir``."""
+    return _Composition(config, progress, trainer_options, callbacks).start(Path(output_dir))
 
-    L.seed_everything(seed, workers=True, verbose=False)
-    datamodule = data_component.build(data_spec.kwargs, data_dir=data_dir, batch_size=batch_size)
-    module = ZooClassifier(
-        arch=str(arch_spec),
-        act=str(act_spec),
-        input_shape=datamodule.input_shape,
-        num_classes=datamodule.num_classes,
-        optimizer=optimizer,
-        lr=lr,
-        dataset=str(data_spec),
-        class_names=datamodule.class_names,
-        compile=compile,
-    )
-    # Missing or unusable data fails here, before a run directory exists.
-    datamodule.prepare_data()
-    datamodule.setup("fit")
 
-    names = (arch_spec.name, act_spec.name, data_spec.name)
-    # Only rank 0 creates the directory; the others learn its name from rank 0 (the checkpoint
-    # callback and the broadcast after fit), so this name is a placeholder there.
-    if resume_from is not None and (resume_from.parent.parent / "config.json").is_file():
-        run_dir = resume_from.parent.parent  # continue in the run's own directory
-    elif main:
-        run_dir = _new_run_dir(Path(output_dir), *names)
-    else:
-        run_dir = _run_dir_name(output_dir, names)
-    checkpoint = EpochCheckpoint(
-        dirpath=run_dir / "checkpoints",
-        filename="best",
-        monitor="val_acc",
-        mode="max",
-        save_last=True,
-        auto_insert_metric_name=False,
-    )
-    config: dict[str, Any] = {
-        "arch": str(arch_spec),
-        "act": str(act_spec),
-        "dataset": str(data_spec),
-        "options": {
-            "epochs": epochs,
-            "batch_size": batch_size,
-            "lr": module.hparams["lr"],
-            "optimizer": optimizer,
-            "seed": seed,
-            "data_dir": str(getattr(datamodule, "data_dir", data_dir)),
-            "accelerator": accelerator,
-            "devices": devices,
-            "precision": precision,
-            "max_steps": max_steps,
-            "compile": compile,
-            "num_workers": getattr(datamodule, "num_workers", num_workers),
-            "strategy": strategy,
-            "num_nodes": num_nodes,
-        },
-        "data_path": "in-memory" if getattr(datamodule, "in_memory", False) else "dataloader",
-        "components": {
-            "arch": _origin(arch_component),
-            "act": _origin(act_component),
-            "dataset": _origin(data_component),
-        },
-        "versions": _versions(),
-        "status": "running",
-        "started": datetime.now().isoformat(timespec="seconds"),
-        "pid": os.getpid(),
-        "resumed_from": str(resume_from) if resume_from is not None else None,
-    }
-    guard = RunGuard(run_dir / "checkpoints" / "last.ckpt")
-    with _quiet_lightning(progress):
+def _resume(path: str | os.PathLike[str], changes: dict[str, Any], **options: Any) -> TrainResult:
+    from zoo.runs import read_config
+
+    path = Path(path).expanduser()
+    if path.is_file() and path.suffix == ".ckpt":
+        path = path.parent.parent  # a run's checkpoints/last.ckpt names its run
+    fixed = sorted(set(changes) - RESUMABLE_CHANGES)
+    if fixed:
+        raise ZooUsageError(
+            f"a resumed run keeps its --{fixed[0].replace('_', '-')}; to train another one, "
+            f"start a new run from its configuration: zoo train --config {path / 'config.json'}"
+        )
+    config = read_config(path).replace(**changes)
+    options.pop("output_dir", None)
+    return _Composition(config, **options).resume(path)
+
+
+class _Composition:
+    """One run being put together and trained; :meth:`start` and :meth:`resume` are the two
+    ways in."""
+
+    def __init__(
+        self,
+        config: RunConfig,
+        progress: bool = True,
+        trainer_options: dict[str, Any] | None = None,
+        callbacks: list[Any] | None = None,
+    ) -> None:
+        self.config = config
+        self.progress = progress
+        self.trainer_options = dict(trainer_options or {})
+        self.callbacks = list(callbacks or [])
+        self.main = is_main_process()
+
+    # -- the two ways in -----------------------------------------------------------------------
+
+    def start(self, output_dir: Path) -> TrainResult:
+        self._check()
+        seed = self.config.seed
+        if seed is None:
+            # The processes Lightning's DDP launcher starts inherit the seed rank 0 drew.
+            inherited = None if self.main else os.environ.get("PL_GLOBAL_SEED")
+            seed = int(inherited) if inherited else random.SystemRandom().randrange(2**31)
+        self._build(seed)
+        record = self._record(seed, started=datetime.now().isoformat(timespec="seconds"))
+        names = f"{self.arch_spec.name}-{self.act_spec.name}-{self.data_spec.name}"
+        run = Run.create(output_dir, names, record) if self.main else Run(output_dir / names)
+        with run:
+            try:
+                trainer = self._trainer(run)
+            except BaseException:
+                if self.main:
+                    run.discard()
+                raise
+            return self._fit(run, trainer, seed, checkpoint=None)
+
+    def resume(self, path: Path) -> TrainResult:
+        self._check()
+        from zoo.checkpoints import read_checkpoint
+
+        run = Run.open(path) if self.main else Run(path)
+        with run:
+            seed = int(run.record["seed"])
+            if not run.last_checkpoint.is_file():
+                raise ZooUsageError(
+                    f"cannot resume {path}: it has no checkpoints/last.ckpt (nothing was saved "
+                    f"yet); start it again with: zoo train --config {path / 'config.json'}"
+                )
+            read_checkpoint(run.last_checkpoint)  # a damaged checkpoint is named here
+            self._check_not_finished(run)
+            self._build(seed)
+            trainer = self._trainer(run)
+            if self.main:
+                history = [
+                    *run.record.get("resumed", []),
+                    datetime.now().isoformat(timespec="seconds"),
+                ]
+                run.metrics.load()
+                run.update(**self._record(seed, started=run.record["started"]),
+                           status="running", error=None, resumed=history)  # fmt: skip
+            return self._fit(run, trainer, seed, checkpoint=run.last_checkpoint)
+
+    # -- steps ---------------------------------------------------------------------------------
+
+    def _check(self) -> None:
+        """Every name and argument, before anything slow happens."""
+        from zoo.module import check_optimizer
+
+        c = self.config
+        self.arch_component, self.arch_spec = resolve("architecture", c.arch)
+        self.act_component, self.act_spec = resolve("activation", c.act)
+        self.data_component, self.data_spec = resolve("dataset", c.dataset)
+        check_optimizer(c.optimizer)
+
+    def _check_not_finished(self, run: Run) -> None:
+        results = read_results(run.path)
+        if run.record.get("status") != "finished" or results is None:
+            return
         try:
-            trainer = L.Trainer(
-                max_epochs=epochs,
-                max_steps=max_steps,
-                accelerator=accelerator,
-                devices=devices,
-                strategy=strategy,
-                num_nodes=num_nodes,
-                precision=precision,  # type: ignore[arg-type]
-                logger=CSVLogger(run_dir, name="", version=""),
-                callbacks=[
-                    checkpoint,
-                    guard,
-                    RunMetadata(
-                        {"components": config["components"], "versions": config["versions"]}
-                    ),
-                    *_extra_callbacks(diagnostics),
-                    *(callbacks or []),
-                    *([ThrottledProgressBar()] if progress else []),
-                ],
-                default_root_dir=run_dir,
-                plugins=[AtomicCheckpointIO()],
-                enable_progress_bar=progress,
-                enable_model_summary=progress,
-                **{"profiler": NullProfiler(), **(trainer_options or {})},
-            )
-        except (MisconfigurationException, ValueError) as error:
-            if main and resume_from is None:
-                run_dir.rmdir()
-            raise ZooUsageError(f"invalid trainer setting: {error}") from error
-        if main:
-            _write_json(run_dir / "config.json", config)
-
-        started = time.perf_counter()
-        try:
-            trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
-        except BaseException as error:
-            if main:
-                stopped = isinstance(error, (KeyboardInterrupt, SystemExit))
-                config["status"] = "interrupted" if stopped else "failed"
-                config["error"] = f"{type(error).__name__}: {error}"
-                _write_json(run_dir / "config.json", config)
-            raise
-        train_seconds = time.perf_counter() - started
-        if guard.signum is not None:
-            name = signal.Signals(guard.signum).name
-            if main:
-                config["status"] = "interrupted"
-                config["error"] = f"stopped by {name}"
-                _write_json(run_dir / "config.json", config)
-            raise TrainingInterrupted(
-                f"{name} stopped the run at epoch {trainer.current_epoch}, step "
-                f"{trainer.global_step}; saved {guard.last_checkpoint}. "
-                f"Continue it with: zoo train --resume {run_dir}",
-                guard.signum,
-            )
-        run_dir = Path(trainer.strategy.broadcast(str(run_dir)))  # rank 0's, on every rank
-        best = checkpoint.best_model_path or None
-        if best is None:  # no validation happened (e.g. --max-steps inside the first epoch)
-            best = str(run_dir / "checkpoints" / "best.ckpt")
-            trainer.save_checkpoint(best)
-        (metrics,) = trainer.test(
-            module, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=True
+            result = TrainResult(**{k: results[k] for k in TrainResult.__dataclass_fields__})
+        except KeyError:
+            return  # results.json is not ours: train and test again
+        epochs, steps = result.epochs, result.steps
+        step_limit = self.config.max_steps
+        if self.config.epochs > epochs and (step_limit == -1 or step_limit > steps):
+            return
+        raise RunAlreadyFinished(
+            f"run {run.path} is finished ({epochs} epochs, {steps} steps, test accuracy "
+            f"{result.test_acc:.2%}); nothing to do. To train it further, give more epochs: "
+            f"zoo train --resume {run.path} --epochs {epochs + 5}",
+            result,
         )
 
-    best_score = checkpoint.best_model_score
-    result = TrainResult(
-        test_acc=float(metrics["test_acc"]),
-        test_loss=float(metrics["test_loss"]),
-        train_seconds=round(train_seconds, 3),
-        run_dir=str(run_dir),
-        checkpoint=str(best),
-        arch=str(arch_spec),
-        act=str(act_spec),
-        dataset=str(data_spec),
-        epochs=trainer.current_epoch,
-        steps=trainer.global_step,
-        seed=seed,
-        best_val_acc=float(best_score) if best_score is not None else None,
-        accelerator=type(trainer.accelerator).__name__.removesuffix("Accelerator").lower(),
-    )
-    if main:
-        _write_json(run_dir / "results.json", result.to_dict())
-        config["status"] = "finished"
-        _write_json(run_dir / "config.json", config)
-    return result
+    def _build(self, seed: int) -> None:
+        """Components checked on a dummy batch, then the model and the data, loaded."""
+        import lightning as L
 
+        from zoo.module import ZooClassifier
+        from zoo.preflight import check_components
 
-def resume_config(run: str | os.PathLike[str]) -> dict[str, Any]:
-    """The arguments of :func:`train` that continue ``run`` (a run directory or a checkpoint):
-    its ``config.json`` if it has one, else what the checkpoint records."""
-    from zoo.checkpoints import read_checkpoint, resolve_resume
-    from zoo.runs import load_config
+        c = self.config
+        data_args = {} if c.num_workers is None else {"num_workers": c.num_workers}
+        self.datamodule = self.data_component.build(
+            {**self.data_spec.kwargs, **data_args}, data_dir=c.data_dir, batch_size=c.batch_size
+        )
+        shape, classes = self.datamodule.input_shape, self.datamodule.num_classes
+        check_components(str(self.arch_spec), str(self.act_spec), shape, classes)
+        L.seed_everything(seed, workers=True, verbose=False)
+        self.module = ZooClassifier(
+            arch=str(self.arch_spec),
+            act=str(self.act_spec),
+            input_shape=shape,
+            num_classes=classes,
+            optimizer=c.optimizer,
+            lr=c.lr,
+            dataset=str(self.data_spec),
+            class_names=self.datamodule.class_names,
+            compile=c.compile,
+        )
+        # Missing or unusable data fails here, before a new run directory exists.
+        self.datamodule.prepare_data()
+        self.datamodule.setup("fit")
 
-    checkpoint = resolve_resume(run)
-    config = checkpoint.parent.parent / "config.json"
-    if config.is_file():
-        return load_config(config)
-    hparams = read_checkpoint(checkpoint)["hyper_parameters"]
-    keys = ("arch", "act", "dataset", "optimizer", "lr")
-    return {key: hparams[key] for key in keys if hparams.get(key) is not None}
+    def _record(self, seed: int, started: str) -> dict[str, Any]:
+        """What ``config.json`` says of the run besides its status."""
+        return {
+            "config": self.config.to_dict(),
+            "seed": seed,
+            "lr": self.module.hparams["lr"],
+            "data_path": "in-memory" if getattr(self.datamodule, "in_memory", False)
+            else "dataloader",
+            "components": self._components(),
+            "versions": _versions(),
+            "started": started,
+            "pid": os.getpid(),
+        }  # fmt: skip
 
+    def _components(self) -> dict[str, Any]:
+        return {
+            "arch": _origin(self.arch_component),
+            "act": _origin(self.act_component),
+            "dataset": _origin(self.data_component),
+        }
 
-def resume(run: str | os.PathLike[str], **overrides: Any) -> TrainResult:
-    """Continue an interrupted run (its directory, or a checkpoint) where it stopped, with its
-    configuration, optimizer state, epoch and step; ``overrides`` change options (``epochs=10``).
-    """
-    return train(**{**resume_config(run), **overrides, "resume": run})
+    def _fit(self, run: Run, trainer: Any, seed: int, checkpoint: Path | None) -> TrainResult:
+        model_checkpoint = trainer.checkpoint_callback
+        started = time.perf_counter()
+        try:
+            with _quiet_lightning(self.progress):
+                trainer.fit(
+                    self.module, datamodule=self.datamodule, ckpt_path=checkpoint, weights_only=True
+                )
+                train_seconds = time.perf_counter() - started
+                guard = next(cb for cb in trainer.callbacks if type(cb).__name__ == "RunGuard")
+                if guard.signum is not None:  # after the last step, during the last validation
+                    raise TrainingInterrupted(
+                        f"stopped after training (epoch {trainer.current_epoch}), before testing",
+                        guard.signum,
+                    )
+                best = model_checkpoint.best_model_path or None
+                if best is None:  # no validation happened (--max-steps inside the first epoch)
+                    best = str(run.best_checkpoint)
+                    trainer.save_checkpoint(best)
+                (metrics,) = trainer.test(
+                    self.module,
+                    datamodule=self.datamodule,
+                    ckpt_path=best,
+                    verbose=False,
+                    weights_only=True,
+                )
+        except TrainingInterrupted as error:
+            if self.main:
+                run.metrics.flush()
+                run.fail("interrupted", str(error))
+            raise TrainingInterrupted(
+                f"{error} Continue it with: zoo train --resume {run.path}", error.signum
+            ) from None
+        except BaseException as error:
+            if self.main:
+                stopped = isinstance(error, (KeyboardInterrupt, SystemExit))
+                with contextlib.suppress(ZooError, OSError):
+                    run.metrics.flush()
+                run.fail("interrupted" if stopped else "failed", f"{type(error).__name__}: {error}")
+            raise
+        best_score = model_checkpoint.best_model_score
+        result = TrainResult(
+            test_acc=float(metrics["test_acc"]),
+            test_loss=float(metrics["test_loss"]),
+            train_seconds=round(train_seconds, 3),
+            run_dir=str(run.path),
+            checkpoint=str(best),
+            arch=str(self.arch_spec),
+            act=str(self.act_spec),
+            dataset=str(self.data_spec),
+            epochs=trainer.current_epoch,
+            steps=trainer.global_step,
+            seed=seed,
+            best_val_acc=float(best_score) if best_score is not None else None,
+            accelerator=type(trainer.accelerator).__name__.removesuffix("Accelerator").lower(),
+        )
+        if self.main:
+            try:
+                run.metrics.flush()
+            except RunWriteError as error:
+                run.fail("failed", str(error))
+                raise
+            run.finish(result.to_dict())
+        return result
+
+    def _trainer(self, run: Run) -> Any:
+        import lightning as L
+        from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+        from zoo.checkpoints import AtomicCheckpointIO
+        from zoo.guard import CheckpointSync, LastCheckpoint, RunGuard, RunMetadata, RunRecorder
+        from zoo.module import EpochCheckpoint, NullProfiler, ThrottledProgressBar
+
+        c = self.config
+        model_checkpoint = EpochCheckpoint(
+            dirpath=run.checkpoint_dir,
+            filename="best",
+            monitor="val_acc",
+            mode="max",
+            auto_insert_metric_name=False,
+            enable_version_counter=False,  # best.ckpt is always the current best one
+            save_on_train_epoch_end=False,  # after validation, before LastCheckpoint saves
+        )
+        metadata = {"components": self._components(), "versions": _versions()}
+        callbacks = [
+            model_checkpoint,
+            LastCheckpoint(run.last_checkpoint),
+            RunGuard(run.last_checkpoint),
+            RunMetadata(metadata),
+            CheckpointSync(run),
+            *self._diagnostics(),
+            *self.callbacks,
+            *([ThrottledProgressBar()] if self.progress else []),
+        ]
+        try:
+            with _quiet_lightning(self.progress):
+                trainer = L.Trainer(
+                    max_epochs=c.epochs,
+                    max_steps=c.max_steps,
+                    accelerator=c.accelerator,
+                    devices=c.devices,
+                    strategy=c.strategy,
+                    num_nodes=c.num_nodes,
+                    precision=c.precision,  # type: ignore[arg-type]
+                    logger=RunRecorder(run),
+                    callbacks=callbacks,
+                    default_root_dir=run.path,
+                    plugins=[AtomicCheckpointIO()],
+                    enable_progress_bar=self.progress,
+                    enable_model_summary=self.progress,
+                    **{"profiler": NullProfiler(), **self.trainer_options},
+                )
+        except (MisconfigurationException, ValueError, TypeError, ImportError) as error:
+            c = self.config
+            where = f"--accelerator {c.accelerator} --devices {c.devices} --strategy {c.strategy}"
+            raise ZooUsageError(f"invalid trainer setting ({where}): {error}") from None
+        return trainer
+
+    def _diagnostics(self) -> list[Any]:
+        if not self.config.diagnostics:
+            return []
+        from zoo.diagnostics import ActivationDiagnostics
+
+        return [ActivationDiagnostics()]
 
 
 def is_main_process() -> bool:
     """Whether this process is global rank 0 or not part of a distributed run; false in the
     processes that torchrun, SLURM or Lightning's DDP launcher start for the other ranks."""
     return all(os.environ.get(name, "0") in ("", "0") for name in RANK_VARIABLES)
-
-
-def _extra_callbacks(diagnostics: bool) -> list[Any]:
-    if not diagnostics:
-        return []
-    from zoo.diagnostics import ActivationDiagnostics
-
-    return [ActivationDiagnostics()]
-
-
-def _run_dir_name(output_dir: str | os.PathLike[str], names: tuple[str, ...]) -> Path:
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    slug = "-".join(re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_") for name in names)
-    return Path(output_dir) / f"{stamp}-{slug}"
-
-
-def _new_run_dir(output_dir: Path, *names: str) -> Path:
-    base = _run_dir_name(output_dir, names)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    for attempt in range(1000):
-        candidate = base if attempt == 0 else base.with_name(f"{base.name}-{attempt}")
-        try:
-            candidate.mkdir()
-        except FileExistsError:
-            continue
-        return candidate
-    raise FileExistsError(f"could not create a new run directory in {output_dir}")
 
 
 def _origin(component: Any) -> dict[str, Any]:
@@ -364,12 +452,6 @@ def _versions() -> dict[str, str | None]:
     return versions
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    temporary.replace(path)
-
-
 class _DropTips(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return not str(record.msg).startswith("💡")
@@ -385,9 +467,9 @@ def _quiet_lightning(progress: bool) -> Iterator[None]:
     with warnings.catch_warnings():
         # Our loaders are in-process on purpose; Lightning's hint to add workers is noise here.
         warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
-        # config.json is written into the run directory before the CSV logger starts.
-        warnings.filterwarnings("ignore", message=r".*exists and is not empty.*")
         warnings.filterwarnings("ignore", message=r".*LeafSpec.*is deprecated.*")
+        # A resumed run's checkpoint directory holds its checkpoints, which it replaces.
+        warnings.filterwarnings("ignore", message=r".*exists and is not empty.*")
         # With --max-steps inside the first epoch there is no val_acc yet; we handle that.
         warnings.filterwarnings("ignore", message=r".*could not find the monitored key.*")
         # Epoch metrics are always logged, so short epochs lose nothing.
