@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import click
@@ -21,8 +22,13 @@ from zoo.errors import (
     ZooUsageError,
 )
 from zoo.loader import PluginHost, configure_plugins, get_host
+from zoo.text import printable
 
 _OPTION_OF_KIND = {"activation": "--act", "architecture": "--arch", "dataset": "--dataset"}
+
+
+#: Exceptions click reports (or exits with) itself; they pass through ZooGroup.invoke.
+_CLICK_EXCEPTIONS = (click.exceptions.ClickException, click.exceptions.Abort, click.exceptions.Exit)
 
 
 def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
@@ -30,10 +36,22 @@ def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     return value
 
 
+def _traceback_wanted(ctx: click.Context) -> bool:
+    """``--traceback`` or ``ZOO_TRACEBACK=1``: let errors through with their traceback."""
+    if ctx.find_root().meta.get("zoo.traceback"):
+        return True
+    return os.environ.get("ZOO_TRACEBACK", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _message(error: BaseException) -> str:
+    """An error's message, safe to print (control characters escaped, newlines kept)."""
+    return printable(str(error), newlines=True)
+
+
 class ZooGroup(click.Group):
     """Applies ``-p``/``--strict-plugins`` before any command is looked up, adds the commands of
-    plugins, and turns lightning-zoo errors into click errors: usage errors exit with 2, others
-    with 1, never with a traceback."""
+    plugins, and turns errors into click errors: usage errors exit with 2, others with 1, with
+    one message and no traceback (unless ``--traceback`` or ``ZOO_TRACEBACK=1``)."""
 
     def _host(self, ctx: click.Context) -> PluginHost:
         root = ctx.find_root()
@@ -51,7 +69,9 @@ class ZooGroup(click.Group):
             host = get_host()
             host.add_commands(self)
         except ZooError as error:
-            raise click.ClickException(str(error)) from error
+            if _traceback_wanted(ctx):
+                raise
+            raise click.ClickException(_message(error)) from error
         return host
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -80,17 +100,33 @@ class ZooGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (UnknownComponentError, ComponentSpecError) as error:
-            option = _OPTION_OF_KIND.get(error.kind or "")
-            prefix = f"Invalid value for '{option}': " if option else ""
-            raise click.UsageError(prefix + str(error)) from error
-        except ZooUsageError as error:
-            raise click.UsageError(str(error)) from error
+        except _CLICK_EXCEPTIONS:
+            raise
         except TrainingInterrupted as error:
-            click.echo(f"Interrupted: {error}", err=True)
+            click.echo(f"Interrupted: {_message(error)}", err=True)
             ctx.exit(128 + error.signum)  # the shell's convention for death by a signal
-        except ZooError as error:
-            raise click.ClickException(str(error)) from error
+        except Exception as error:
+            if _traceback_wanted(ctx):
+                raise
+            raise _click_error(error) from error
+
+
+def _click_error(error: Exception) -> click.ClickException:
+    """The click error that reports ``error``: usage errors exit with 2, others with 1."""
+    if isinstance(error, (UnknownComponentError, ComponentSpecError)):
+        option = _OPTION_OF_KIND.get(error.kind or "")
+        prefix = f"Invalid value for '{option}': " if option else ""
+        return click.UsageError(prefix + _message(error))
+    if isinstance(error, ZooUsageError):
+        return click.UsageError(_message(error))
+    if isinstance(error, ZooError):
+        return click.ClickException(_message(error))
+    # A bug, or a plugin's: one line, and how to get the traceback for a report.
+    message = printable(str(error).strip())
+    return click.ClickException(
+        f"{type(error).__name__}{': ' if message else ''}{message} "
+        "(rerun with --traceback or ZOO_TRACEBACK=1 for the traceback)"
+    )
 
 
 @click.group(
@@ -125,6 +161,14 @@ Examples:
     expose_value=False,
     callback=_remember,
     help="Fail if any plugin fails to load or conflicts [env: ZOO_STRICT_PLUGINS=1].",
+)
+@click.option(
+    "--traceback",
+    is_flag=True,
+    is_eager=True,
+    expose_value=False,
+    callback=_remember,
+    help="Show the full Python traceback of an error, for a bug report [env: ZOO_TRACEBACK=1].",
 )
 def cli() -> None:
     """lightning-zoo: compose an architecture, an activation and a dataset into a

@@ -8,6 +8,7 @@ import click
 
 import zoo
 from zoo.loader import plugin_of
+from zoo.text import printable
 
 _LISTERS = {
     "activations": zoo.list_activations,
@@ -19,6 +20,11 @@ _LISTERS = {
 def _source(component: zoo.Component) -> str:
     info = plugin_of(component)
     return info.source if info else component.plugin
+
+
+def _name(component: zoo.Component) -> str:
+    aliases = f" ({', '.join(component.aliases)})" if component.aliases else ""
+    return printable(component.name + aliases)
 
 
 @click.command(
@@ -74,9 +80,10 @@ def list_command(kind_or_pattern: str | None, pattern: str | None, as_json: bool
         if not components:
             click.echo(f"  none match {pattern!r}" if pattern else "  none registered")
             continue
-        names = [c.name + (f" ({', '.join(c.aliases)})" if c.aliases else "") for c in components]
-        sources = [_source(c) for c in components]
+        names = [_name(c) for c in components]
+        sources = [printable(_source(c)) for c in components]
         name_width = max(len(n) for n in names)
         source_width = max(len(s) for s in sources)
         for name, source, component in zip(names, sources, components, strict=True):
-            click.echo(f"  {name:<{name_width}}  {source:<{source_width}}  {component.summary}")
+            summary = printable(str(component.summary))
+            click.echo(f"  {name:<{name_width}}  {source:<{source_width}}  {summary}")

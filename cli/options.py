@@ -30,7 +30,9 @@ def _click_type(spec: dataclasses.Field[Any]) -> click.ParamType:
 def _option(spec: dataclasses.Field[Any]) -> Callable[[F], F]:
     help_text = spec.metadata["help"]
     if spec.type == "bool":
-        return click.option(flag(spec.name), spec.name, is_flag=True, help=help_text)
+        return click.option(
+            flag(spec.name), spec.name, is_flag=True, default=spec.default, help=help_text
+        )
     shown = spec.default is not None and "[default:" not in help_text
     return click.option(
         flag(spec.name),

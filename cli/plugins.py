@@ -7,6 +7,7 @@ import json
 import click
 
 from zoo.loader import list_plugins
+from zoo.text import printable
 
 
 @click.command(
@@ -30,8 +31,8 @@ def plugins_command(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([info.to_dict() for info in plugins], indent=2))
         return
-    name_width = max(len(info.name) for info in plugins)
-    source_width = max(len(info.source) for info in plugins)
+    name_width = max(len(printable(info.name)) for info in plugins)
+    source_width = max(len(printable(info.source)) for info in plugins)
     for info in plugins:
         registered = "; ".join(
             f"{kind}: {', '.join(names)}" for kind, names in info.registered.items() if names
@@ -40,9 +41,10 @@ def plugins_command(ctx: click.Context, as_json: bool) -> None:
             f"{info.status:<7}",
             fg={"loaded": "green", "failed": "red", "blocked": "yellow"}[info.status],
         )
+        detail = registered if info.status == "loaded" else str(info.error)
         click.echo(
-            f"{info.name:<{name_width}}  {info.source:<{source_width}}  {status}  "
-            f"{registered if info.status == 'loaded' else info.error}"
+            f"{printable(info.name):<{name_width}}  {printable(info.source):<{source_width}}  "
+            f"{status}  {printable(detail)}"
         )
         for message in info.rejected:
-            click.echo(f"{'':<{name_width}}  rejected: {message}")
+            click.echo(f"{'':<{name_width}}  rejected: {printable(str(message))}")

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from zoo.training import DEFAULT_OUTPUT_DIR
+from zoo.runs import DEFAULT_OUTPUT_DIR
+from zoo.text import printable
 
 
 def _pct(value: float | None) -> str:
@@ -37,8 +38,8 @@ def runs_command(directory: str, as_json: bool) -> None:
         click.echo(f"no runs in {directory}")
         return
     rows = [
-        (Path(r.run_dir).name, f"{r.arch} + {r.act} on {r.dataset}", r.status,
-         _pct(r.best_val_acc), _pct(r.test_acc))
+        (printable(Path(r.run_dir).name), printable(f"{r.arch} + {r.act} on {r.dataset}"),
+         printable(str(r.status)), _pct(r.best_val_acc), _pct(r.test_acc))
         for r in runs
     ]  # fmt: skip
     header = ("RUN", "COMPONENTS", "STATUS", "BEST VAL", "TEST")
@@ -85,13 +86,14 @@ def evaluate_command(
     if as_json:
         click.echo(json.dumps(result.to_dict()))
         return
-    click.echo(f"{result.checkpoint}")
+    click.echo(printable(result.checkpoint))
     click.echo(
-        f"{result.dataset} {result.split} split, {result.samples} samples: "
+        f"{printable(result.dataset)} {result.split} split, {result.samples} samples: "
         f"accuracy {result.accuracy:.2%}, loss {result.loss:.4f}"
     )
-    width = max(len(name) for name in result.per_class)
-    for name, accuracy in result.per_class.items():
+    per_class = {printable(name): accuracy for name, accuracy in result.per_class.items()}
+    width = max(len(name) for name in per_class)
+    for name, accuracy in per_class.items():
         click.echo(f"  {name:<{width}}  {accuracy:.2%}")
 
 
@@ -117,5 +119,7 @@ def predict_command(checkpoint: Path, images: tuple[str, ...], top_k: int, as_js
         click.echo(json.dumps([p.to_dict() for p in predictions]))
         return
     for prediction in predictions:
-        ranked = ", ".join(f"{name} {probability:.1%}" for name, probability in prediction.top)
-        click.echo(f"{prediction.image}: {ranked}")
+        ranked = ", ".join(
+            f"{printable(name)} {probability:.1%}" for name, probability in prediction.top
+        )
+        click.echo(f"{printable(prediction.image)}: {ranked}")

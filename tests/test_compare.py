@@ -81,8 +81,8 @@ def test_writes_csv_json_and_report(tiny_comparison: Path) -> None:
     assert "`relu`" in report and "`sigmoid`" in report
     for link in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report):
         assert (tiny_comparison / link).is_file(), link  # plots linked by relative path
-    assert "zoo compare --act relu --act sigmoid --arch mlp" in report
-    assert "--seeds 2 --jobs 2 --data-dir " in report
+    assert "zoo compare --act relu --act sigmoid --dataset mnist:val_size=100" in report
+    assert "--epochs 1 --data-dir " in report and "--seeds 2 --jobs 2" in report
     assert f"--output-dir {tiny_comparison}" in report
 
 
@@ -93,9 +93,9 @@ def test_every_run_is_an_ordinary_run_directory(tiny_comparison: Path) -> None:
         run_dir = tiny_comparison / row["run_dir"]
         config = json.loads((run_dir / "config.json").read_text())
         assert config["status"] == "finished"
-        assert config["act"] == row["activation"]
-        assert config["options"]["epochs"] == 1
-        seeds.add((config["act"], config["options"]["seed"]))
+        assert config["config"]["act"] == row["activation"]
+        assert config["config"]["epochs"] == 1
+        seeds.add((config["config"]["act"], config["seed"]))
         assert (run_dir / "results.json").is_file()
         assert (run_dir / "checkpoints" / "best.ckpt").is_file()
         assert read_run(run_dir).layers("dead") == ["model.2", "model.4"]  # --diagnostics
@@ -156,8 +156,8 @@ def test_parametrised_activations_compare_side_by_side(tiny_mnist: Path, tmp_pat
     configs = [
         json.loads((tmp_path / r["run_dir"] / "config.json").read_text()) for r in result.runs
     ]
-    assert [c["act"] for c in configs] == acts
-    assert [c["options"]["max_steps"] for c in configs] == [3, 3]
+    assert [c["config"]["act"] for c in configs] == acts
+    assert [c["config"]["max_steps"] for c in configs] == [3, 3]
     assert "--max-steps 3" in result.command
     assert "acts" not in result.table() and "leakyrelu:negative_slope=0.2" in result.table()
 

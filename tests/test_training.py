@@ -50,13 +50,14 @@ def test_run_directory_holds_config_metrics_checkpoints_results(
     run_dir = Path(tiny_run.run_dir)
     config = json.loads((run_dir / "config.json").read_text())
     assert config["status"] == "finished"
-    assert (config["arch"], config["act"], config["dataset"]) == (
+    options = config["config"]
+    assert (options["arch"], options["act"], options["dataset"]) == (
         "mlp",
         "leakyrelu:negative_slope=0.1",
         TINY,
     )
-    assert config["options"]["seed"] == 0
-    assert config["options"]["lr"] == pytest.approx(1e-3)
+    assert options["seed"] == config["seed"] == 0
+    assert options["lr"] is None and config["lr"] == pytest.approx(1e-3)
     assert config["components"]["act"]["plugin"] == "activations"
     assert config["versions"]["torch"] == metadata.version("torch")
     assert config["versions"]["lightning-zoo"] == zoo.__version__
@@ -108,7 +109,8 @@ def test_random_seed_is_recorded(tiny_mnist: Path, tmp_path: Path) -> None:
     result = _train(tiny_mnist, tmp_path, seed=None, max_steps=2)
     config = json.loads((Path(result.run_dir) / "config.json").read_text())
     assert isinstance(result.seed, int)
-    assert config["options"]["seed"] == result.seed
+    assert config["config"]["seed"] is None  # as given
+    assert config["seed"] == result.seed
 
 
 def test_max_steps_inside_first_epoch_still_checkpoints_and_tests(

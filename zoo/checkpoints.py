@@ -30,6 +30,17 @@ HPARAM_KEYS = frozenset(
 #: Keys that make Lightning or jsonargparse import and call things; refused by name.
 _INSTANTIATION_KEYS = frozenset({"class_path", "init_args", "_target_"})
 
+# Bounds on the hyperparameters a model is built from: a damaged or hostile checkpoint must not
+# make lightning-zoo allocate a model of any size it names.
+#: At most this many input channels.
+MAX_CHANNELS = 4096
+#: Input height and width at most this.
+MAX_INPUT_SIDE = 4096
+#: At most this many values per input (channels x height x width): 4 x 4096 x 4096.
+MAX_INPUT_VALUES = 2**26
+#: At most this many classes.
+MAX_CLASSES = 100_000
+
 
 class CheckpointError(ZooError):
     """A checkpoint that cannot be read, is not plain data, or cannot be written."""
@@ -100,7 +111,9 @@ def _load_file(path: Path) -> Any:
 
 
 def check_hyperparameters(hparams: Any, path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Hyperparameters must be a dict of known keys with plain-data values."""
+    """Hyperparameters must be a dict of known keys with plain-data values, each in its range
+    (:data:`MAX_CHANNELS`, :data:`MAX_INPUT_SIDE`, :data:`MAX_INPUT_VALUES`, :data:`MAX_CLASSES`).
+    """
     if not isinstance(hparams, Mapping):
         raise CheckpointError(f"{path} has no lightning-zoo hyperparameters")
     for key, value in hparams.items():
@@ -118,7 +131,62 @@ def check_hyperparameters(hparams: Any, path: str | os.PathLike[str]) -> dict[st
     for key in ("arch", "act"):
         if not isinstance(hparams.get(key), str):
             raise CheckpointError(f"{path}: hyperparameter {key!r} must be a component spec")
+    for key, problem in _range_problems(hparams):
+        if key not in hparams:
+            raise CheckpointError(f"{path}: hyperparameter {key!r} is missing; it {problem}")
+        value = _short_repr(hparams[key])
+        raise CheckpointError(f"{path}: hyperparameter {key!r} {problem}, not {value}")
     return dict(hparams)
+
+
+def _range_problems(hparams: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """``(key, what it must be)`` for each hyperparameter outside its range, in key order."""
+    problems = []
+    shape = hparams.get("input_shape")
+    if not (
+        isinstance(shape, (list, tuple))
+        and len(shape) == 3
+        and all(_is_int(n) and n >= 1 for n in shape)
+        and shape[0] <= MAX_CHANNELS
+        and max(shape[1:]) <= MAX_INPUT_SIDE
+        and math.prod(shape) <= MAX_INPUT_VALUES
+    ):
+        problems.append(
+            (
+                "input_shape",
+                f"must be [channels, height, width]: positive integers, at most {MAX_CHANNELS} "
+                f"channels, sides at most {MAX_INPUT_SIDE}, at most {MAX_INPUT_VALUES} values",
+            )
+        )
+    classes = hparams.get("num_classes")
+    if not (_is_int(classes) and 1 <= classes <= MAX_CLASSES):
+        problems.append(("num_classes", f"must be an integer from 1 to {MAX_CLASSES}"))
+    names = hparams.get("class_names")
+    if names is not None and not (
+        isinstance(names, (list, tuple))
+        and all(isinstance(name, str) for name in names)
+        and len(names) == classes
+    ):
+        problems.append(("class_names", f"must be absent or a list of {classes} strings"))
+    lr = hparams.get("lr")
+    if lr is not None and not (
+        isinstance(lr, (int, float)) and not isinstance(lr, bool) and math.isfinite(lr) and lr > 0
+    ):
+        problems.append(("lr", "must be absent or a finite positive number"))
+    if not isinstance(hparams.get("optimizer", "adam"), str):
+        problems.append(("optimizer", "must be an optimizer name"))
+    if not isinstance(hparams.get("dataset"), (str, type(None))):
+        problems.append(("dataset", "must be absent or a dataset spec"))
+    return problems
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _short_repr(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
 def _is_plain(value: Any, depth: int = 0) -> bool:

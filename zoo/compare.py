@@ -597,12 +597,14 @@ PLOT_TITLES = {
 
 def report(comparison: Comparison, plot_files: Sequence[str], plot_error: str | None) -> str:
     """The comparison as markdown: settings, table, plots by relative path, the command."""
-    s = comparison.settings
+    settings = comparison.settings
+    s = settings.base
     steps = f", at most {s.max_steps} steps" if s.max_steps >= 0 else ""
     lines = [
         f"# Activation comparison: `{s.arch}` on `{s.dataset}`",
         "",
-        f"{len(s.acts)} activation(s) x {s.seeds} seed(s) (0-{s.seeds - 1}), {s.epochs} epoch(s)"
+        f"{len(settings.acts)} activation(s) x {settings.seeds} seed(s) "
+        f"(0-{settings.seeds - 1}), {s.epochs} epoch(s)"
         f"{steps}, batch size {s.batch_size}, optimizer {s.optimizer}"
         + (f" (lr {s.lr})" if s.lr is not None else " (default lr)")
         + ". Each run is an ordinary `zoo train --diagnostics` run directory under `runs/`.",

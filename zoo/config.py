@@ -95,6 +95,8 @@ class RunConfig:
     )
 
     def __post_init__(self) -> None:
+        if isinstance(self.data_dir, os.PathLike):  # a path, kept as the string it spells
+            object.__setattr__(self, "data_dir", os.fspath(self.data_dir))
         for spec in fields():
             _check_value(spec, getattr(self, spec.name))
         if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):

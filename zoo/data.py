@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import socket
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +32,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset, random_split
 from torchvision import transforms
 
-from zoo.errors import CorruptDataError, DataNotFoundError, ZooUsageError
+from zoo._lightning import batches_trained_in_epoch, epoch_in_progress
+from zoo.errors import CorruptDataError, DataNotFoundError, ZooError, ZooUsageError
 from zoo.paths import resolve_data_dir
 
 #: Seconds a download may stall before we give up and explain how to supply the files.
@@ -131,11 +134,44 @@ class InMemoryLoader:
     def __iter__(self) -> Iterator[Batch]:
         # The order is drawn on the CPU (a seeded generator) and copied to the device once.
         positions = self.sampler.indices().to(self.images.device)
+        return self._batches(positions)
+
+    def _batches(self, positions: torch.Tensor) -> Iterator[Batch]:
         for group in positions.split(self.batch_size * BATCHES_PER_GATHER):
             images = normalise(self.images.index_select(0, group), self.mean, self.std)
             labels = self.labels.index_select(0, group)
             batches = zip(images.split(self.batch_size), labels.split(self.batch_size), strict=True)
             yield from batches
+
+
+class ResumableLoader(InMemoryLoader):
+    """The training split's :class:`InMemoryLoader`, resumable inside an epoch: its state (the
+    epoch and how many of its batches were trained) goes into every checkpoint, and a loader
+    given that state starts the epoch's order at the next batch. Lightning calls
+    ``state_dict`` when it saves and ``load_state_dict`` before it iterates a resumed epoch.
+    """
+
+    def __init__(self, *args: Any, trained: Callable[[], int], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._trained = trained  # batches of the current epoch trained so far
+        self._epoch = self.sampler.epoch
+        self._skip = 0
+
+    def __iter__(self) -> Iterator[Batch]:
+        self._epoch = self.sampler.epoch
+        skip, self._skip = self._skip, 0
+        positions = self.sampler.indices()[skip * self.batch_size :]
+        return self._batches(positions.to(self.images.device))
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self._epoch, "batches": self._trained()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.sampler.set_epoch(int(state["epoch"]))
+        self._skip = int(state["batches"])
+        if self._skip >= len(self):  # stopped after the epoch's last batch
+            self.sampler.set_epoch(int(state["epoch"]) + 1)
+            self._skip = 0
 
 
 def normalise(images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
@@ -259,7 +295,15 @@ class VisionDataModule(L.LightningDataModule):
             socket.setdefaulttimeout(previous_timeout)
 
     def _missing(self, error: Exception) -> DataNotFoundError | CorruptDataError:
-        present = [self.data_dir / f for f in self.expected_files if (self.data_dir / f).exists()]
+        if (locked := self._unreadable_directory()) is not None:
+            directory, reason = locked
+            return DataNotFoundError(
+                f"{self.name} data in {self.data_dir} cannot be read: the directory "
+                f"{directory} cannot be listed ({reason}).\n"
+                f"To fix: make it readable (chmod u+rx {directory}), or point --data-dir or "
+                f"ZOO_DATA_DIR at a directory you can read."
+            )
+        present = [self.data_dir / f for f in self.expected_files if _exists(self.data_dir / f)]
         if self.expected_files and len(present) == len(self.expected_files):
             damaged = [f"  {path}: {why}" for path in present if (why := idx_problem(path))]
             found = "\n".join(damaged) or f"  ({type(error).__name__}: {_last_line(error)})"
@@ -279,9 +323,71 @@ class VisionDataModule(L.LightningDataModule):
             f"ZOO_DATA_DIR at a directory that has them, or rerun with network access."
         )
 
+    def _unreadable_directory(self) -> tuple[Path, str] | None:
+        """The first directory on the way to an expected file that cannot be listed, and why."""
+        directories = {self.data_dir}
+        for name in self.expected_files:
+            directories.update(parent for parent in (self.data_dir / name).parents)
+        for directory in sorted(d for d in directories if d.is_relative_to(self.data_dir)):
+            try:
+                os.listdir(directory)
+            except FileNotFoundError:
+                continue
+            except OSError as error:
+                return directory, error.strerror or type(error).__name__
+        return None
+
+    def _load(self, train: bool) -> Dataset[Any]:
+        """The dataset of one split, read from disk; a failure names the data and the fix."""
+        try:
+            dataset = self._dataset(train=train)
+        except ZooError:
+            raise
+        except Exception as error:  # the files changed or became unreadable since prepare_data
+            raise self._missing(error) from error
+        split = "train" if train else "test"
+        if (problem := label_problem(dataset, self.num_classes)) is not None:
+            raise CorruptDataError(
+                f"{self.name} data in {self.data_dir} is damaged: "
+                f"{self._describe(split, problem)}.\n"
+                f"To fix: replace the damaged file with a good copy (from {self.source}), or "
+                f"delete it so that it is downloaded again."
+            )
+        return dataset
+
+    def _describe(self, split: str, problem: LabelProblem) -> str:
+        """``problem`` in words, naming the split's label (and image) files where known."""
+        labels = self._split_file(split, "labels")
+        images = self._split_file(split, "images")
+        where = f"{labels}: " if labels else f"the {split} split: "
+        if problem.index is None:
+            image_file = f"{images} holds " if images else ""
+            label_file = f"{labels} holds " if labels else ""
+            return (
+                f"{image_file}{problem.images} images but {label_file}{problem.labels} labels "
+                f"(the {split} split needs one label per image)"
+            )
+        return (
+            f"{where}label {problem.label} at index {problem.index} is outside "
+            f"0..{self.num_classes - 1} ({self.name} has {self.num_classes} classes; "
+            f"{problem.count} label{'s are' if problem.count != 1 else ' is'} out of range)"
+        )
+
+    def _split_file(self, split: str, kind: str) -> Path | None:
+        """The expected IDX-style file of ``split`` ("train"/"test") holding ``kind``
+        ("labels"/"images"), e.g. ``MNIST/raw/t10k-labels-idx1-ubyte``; None if unclear."""
+        split_tokens = {"train"} if split == "train" else {"t10k", "test"}
+        matches = [
+            name
+            for name in self.expected_files
+            if kind in (tokens := set(re.split(r"[-_.]", Path(name).name)))
+            and tokens & split_tokens
+        ]
+        return self.data_dir / matches[0] if len(matches) == 1 else None
+
     def setup(self, stage: str | None = None) -> None:
         if stage in ("fit", "validate", None) and not hasattr(self, "train_set"):
-            full = self._dataset(train=True)
+            full = self._load(train=True)
             size = len(full)  # type: ignore[arg-type]
             if self.val_size >= size:
                 raise ZooUsageError(
@@ -300,7 +406,7 @@ class VisionDataModule(L.LightningDataModule):
                 self.train_set = Subset(augmented, self.train_set.indices)
             self._decode("train", full)
         if stage in ("test", "predict", None) and not hasattr(self, "test_set"):
-            self.test_set = self._dataset(train=False)
+            self.test_set = self._load(train=False)
             self._decode("test", self.test_set)
 
     def _decode(self, split: str, dataset: Dataset[Any]) -> None:
@@ -346,7 +452,14 @@ class VisionDataModule(L.LightningDataModule):
         sampler = EpochSampler(
             positions, shuffle=shuffle, seed=seed, rank=rank, world_size=world_size
         )
-        return InMemoryLoader(images, labels, sampler, self.batch_size, self.mean, self.std)
+        if not (shuffle and trainer is not None):
+            return InMemoryLoader(images, labels, sampler, self.batch_size, self.mean, self.std)
+        # Lightning draws the first batch before it sets the epoch: start at the fit loop's.
+        sampler.set_epoch(epoch_in_progress(trainer))
+        return ResumableLoader(
+            images, labels, sampler, self.batch_size, self.mean, self.std,
+            trained=lambda: batches_trained_in_epoch(trainer),
+        )  # fmt: skip
 
     def _loader(self, dataset: Dataset[Any], shuffle: bool) -> DataLoader[Any]:
         on_gpu = self.trainer is not None and self.trainer.strategy.root_device.type == "cuda"
@@ -433,6 +546,52 @@ def _disagreement(
         if not same_label:
             return f"its labels array does not match the label it returns for sample {i}"
     return None
+
+
+@dataclass(frozen=True)
+class LabelProblem:
+    """What is wrong with a split's labels: a label out of range (its ``index``, ``label`` and
+    the ``count`` of such labels), or ``images`` and ``labels`` counts that differ
+    (``index`` None)."""
+
+    images: int
+    labels: int
+    index: int | None = None
+    label: int | None = None
+    count: int = 0
+
+
+def label_problem(dataset: Any, num_classes: int) -> LabelProblem | None:
+    """What is wrong with the decoded labels of a torchvision dataset (its ``targets`` or
+    ``labels``, checked against ``data``), or None if each image has one label in
+    ``[0, num_classes)`` or the dataset keeps no such arrays. One pass over the label tensor."""
+    data = getattr(dataset, "data", None)
+    targets = getattr(dataset, "targets", getattr(dataset, "labels", None))
+    if targets is None:
+        return None
+    try:
+        labels = torch.as_tensor(targets).to(torch.int64)
+        images = len(data) if data is not None else len(labels)
+    except (TypeError, ValueError, RuntimeError):
+        return None
+    if labels.ndim != 1:  # not one class index per image: not a dataset this module serves
+        return None
+    if images != len(labels):
+        return LabelProblem(images=images, labels=len(labels))
+    bad = ((labels < 0) | (labels >= num_classes)).nonzero().reshape(-1)
+    if len(bad):
+        index = int(bad[0])
+        label = int(labels[index])
+        return LabelProblem(images, len(labels), index=index, label=label, count=len(bad))
+    return None
+
+
+def _exists(path: Path) -> bool:
+    """``path.exists()``, False where it cannot be looked at (an unreadable directory)."""
+    try:
+        return path.exists()
+    except OSError:
+        return False
 
 
 def _last_line(error: BaseException) -> str:

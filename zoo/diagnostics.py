@@ -363,8 +363,10 @@ class ActivationDiagnostics(Callback):
         }
 
     def write_summary(self, path: str | Path) -> None:
-        """Write :meth:`summary` as JSON to ``path``."""
-        Path(path).write_text(json.dumps(self.summary(), indent=2) + "\n")
+        """Write :meth:`summary` as JSON to ``path`` (atomically)."""
+        from zoo.runs import write_atomically
+
+        write_atomically(Path(path), json.dumps(self.summary(), indent=2) + "\n")
 
 
 def _eager() -> contextlib.AbstractContextManager[Any]:

@@ -34,6 +34,14 @@ class ComponentSpecError(ZooUsageError):
         super().__init__(message)
 
 
+class ConfigError(ZooUsageError):
+    """A configuration file that cannot be read or does not describe a run."""
+
+
+class RunInUseError(ZooError):
+    """Another process holds the run directory (it is training or resuming that run)."""
+
+
 class DuplicateComponentError(ZooError):
     """Two plugins registered the same (normalised) name."""
 

@@ -29,6 +29,7 @@ import pluggy
 from zoo import hookspecs
 from zoo.errors import DuplicateComponentError, PluginError
 from zoo.registry import KINDS, Component, Registry
+from zoo.text import printable
 
 if TYPE_CHECKING:
     import click
@@ -280,7 +281,7 @@ class PluginHost:
 
     @staticmethod
     def _warn(message: str) -> None:
-        print(f"zoo: warning: {message}", file=sys.stderr)
+        print(f"zoo: warning: {printable(message, newlines=True)}", file=sys.stderr)
 
     def remove(self, name: str) -> None:
         """Unload a plugin and everything it registered."""

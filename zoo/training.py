@@ -103,8 +103,6 @@ def train(
     that differ from the defaults as changes.
     """
     given = locals()
-    if given["data_dir"] is not None:
-        given["data_dir"] = os.fspath(given["data_dir"])
     config = RunConfig(**{name: given[name] for name in field_names()})
     options = {"output_dir": output_dir, "progress": progress, "callbacks": callbacks,
                "trainer_options": trainer_options}  # fmt: skip
@@ -115,12 +113,21 @@ def train(
     return run(config, **options)
 
 
-def resume(run_dir: str | os.PathLike[str], progress: bool = True, **changes: Any) -> TrainResult:
+def resume(
+    run_dir: str | os.PathLike[str],
+    *,
+    progress: bool = True,
+    trainer_options: dict[str, Any] | None = None,
+    callbacks: list[Any] | None = None,
+    **changes: Any,
+) -> TrainResult:
     """Continue the run in ``run_dir`` where it stopped, with its configuration, weights,
     optimizer state and position in the data; ``changes`` extend it (``epochs=10``) or move it
     (``accelerator="gpu"``). A finished run with nothing left to train raises
-    :class:`RunAlreadyFinished`, which carries its result."""
-    return _resume(run_dir, changes, progress=progress)
+    :class:`RunAlreadyFinished`, which carries its result. ``progress``, ``trainer_options``
+    and ``callbacks`` are as for :func:`train`."""
+    options = {"progress": progress, "trainer_options": trainer_options, "callbacks": callbacks}
+    return _resume(run_dir, changes, **options)
 
 
 def run(
@@ -192,11 +199,11 @@ class _Composition:
             return self._fit(run, trainer, seed, checkpoint=None)
 
     def resume(self, path: Path) -> TrainResult:
-        self._check()
-        from zoo.checkpoints import read_checkpoint
-
-        run = Run.open(path) if self.main else Run(path)
+        run = Run.open(path) if self.main else Run(path)  # first: another writer stops here
         with run:
+            self._check()
+            from zoo.checkpoints import read_checkpoint
+
             seed = int(run.record["seed"])
             if not run.last_checkpoint.is_file():
                 raise ZooUsageError(
