@@ -5,10 +5,11 @@
 The grid is mlp and cnn x relu, leakyrelu, sigmoid, tanh, gelu x mnist and fashion-mnist, each
 run trained by ``zoo.train`` with fixed epochs and seed and evaluated on the test split. The table
 replaces what lies between the accuracy-table markers in README.md, next to the published
-references. ``--data-dir`` holds MNIST/raw/; Fashion-MNIST comes from there too, or from the Debian
-package dataset-fashion-mnist. Nothing is downloaded, and nothing is written into the data
-directory: runs go to ``--output-dir``, with ``results.json``, from which an interrupted grid
-resumes (``--table-only`` rewrites the table from it without training).
+references, with the date of the runs, the machine and the thread count. ``--data-dir`` holds
+MNIST/raw/; Fashion-MNIST comes from there too, or from the Debian package dataset-fashion-mnist.
+Nothing is downloaded, and nothing is written into the data directory: runs go to
+``--output-dir``, with ``results.json``, from which an interrupted grid resumes
+(``--table-only`` rewrites the table from it without training).
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +44,6 @@ REFERENCES: dict[tuple[str, str], str] = {
     ("fashion-mnist", "mlp"): "Fashion-MNIST benchmark: MLP 256-128-100, 88.3 %",
     ("fashion-mnist", "cnn"): "Fashion-MNIST benchmark: 2 conv layers + pooling, 92.5 %",
 }
-#: (dataset, architecture) -> the goal test accuracy in percent.
-GOALS: dict[tuple[str, str], float] = {
-    ("mnist", "mlp"): 98.0,
-    ("mnist", "cnn"): 99.3,
-    ("fashion-mnist", "mlp"): 88.5,
-    ("fashion-mnist", "cnn"): 92.5,
-}
 
 
 def run_key(arch: str, act: str, dataset: str, epochs: int, seed: int) -> str:
@@ -68,6 +62,7 @@ def train_grid(
     datasets: Sequence[str],
     results: dict[str, Any],
     results_path: Path,
+    threads: int | None = None,
 ) -> None:
     """Train every run of the grid not in ``results`` yet, saving ``results`` after each."""
     import zoo
@@ -100,6 +95,8 @@ def train_grid(
                     "train_seconds": result.train_seconds,
                     "best_val_acc": result.best_val_acc,
                     "run_dir": result.run_dir,
+                    "date": date.today().isoformat(),
+                    "threads": threads,
                 }
                 print(
                     f"[accuracy] {key}: {100 * result.test_acc:.2f} % "
@@ -117,16 +114,18 @@ def render_table(
     machine: str,
     threads: int | None = None,
 ) -> str:
-    """The markdown that goes between the markers: table, goals, command."""
+    """The markdown that goes between the markers: the table, when and where the runs were
+    measured, and the command."""
     header = ["dataset", "architecture", "epochs", *ACTIVATIONS, "published reference"]
     lines = [
         f"Test accuracy of the best-validation checkpoint (seed {seed}, Adam at lr 1e-3, batch 64) "
-        f"and, in brackets, the run's training time on {machine}:",
+        f"and, in brackets, the run's training time on {machine}"
+        + (f", {threads} torch thread{'s' if threads > 1 else ''}" if threads else "")
+        + ":",
         "",
         "| " + " | ".join(header) + " |",
         "| " + " | ".join("---" for _ in header) + " |",
     ]
-    goal_lines = []
     for dataset in DATASETS:
         for arch in ARCHITECTURES:
             cells = []
@@ -140,8 +139,11 @@ def render_table(
                 cells.append(f"{scores[act]:.2f} % ({run['train_seconds']:.0f} s)")
             row = [dataset, ARCHITECTURES[arch][1], str(epochs[arch]), *cells]
             lines.append("| " + " | ".join([*row, REFERENCES[(dataset, arch)]]) + " |")
-            goal_lines.append(goal_line(dataset, arch, scores))
-    lines += ["", "Goals, per activation:", "", *goal_lines, ""]
+    dates = sorted({run["date"] for run in results.values() if run.get("date")})
+    if dates:
+        when = dates[0] if len(dates) == 1 else f"{dates[0]} to {dates[-1]}"
+        lines += ["", f"Measured on {when}."]
+    lines.append("")
     lines.append(
         "Reproduce (about "
         + _total_minutes(results)
@@ -158,25 +160,6 @@ def render_table(
     return "\n".join(lines)
 
 
-def goal_line(dataset: str, arch: str, scores: Mapping[str, float]) -> str:
-    """One line saying plainly whether the goal of (dataset, arch) is met, and by which runs."""
-    goal = GOALS[(dataset, arch)]
-    title = f"- {dataset} {arch} ≥ {goal:.1f} %:"
-    if not scores:
-        return f"{title} not measured."
-    met = [act for act, score in scores.items() if score >= goal]
-    missed = [f"{act} {score:.2f} %" for act, score in scores.items() if score < goal]
-    best_act = max(scores, key=lambda act: scores[act])
-    best = f"best {best_act} {scores[best_act]:.2f} %"
-    if len(scores) < len(ACTIVATIONS):
-        best += f"; {len(scores)} of {len(ACTIVATIONS)} activations measured"
-    if len(met) == len(scores):
-        return f"{title} **met** by all {len(scores)} activations ({best})."
-    if met:
-        return f"{title} **met** by {', '.join(met)} ({best}); not by {', '.join(missed)}."
-    return f"{title} **not met** ({best})."
-
-
 def _total_minutes(results: Mapping[str, Any]) -> str:
     seconds = sum(run["train_seconds"] for run in results.values())
     return f"{max(1, round(seconds / 60))} minutes of training"
@@ -191,15 +174,19 @@ def replace_between_markers(text: str, content: str) -> str:
 
 
 def machine_description() -> str:
-    """The machine, in words: CPU count and platform, or the GPU."""
+    """The machine, in words: the platform, the CPU count and model, or the GPU."""
+    gpu = None
     try:
         import torch
 
         if torch.cuda.is_available():
-            return f"one {torch.cuda.get_device_name(0)}"
+            gpu = f"one {torch.cuda.get_device_name(0)}"
     except ImportError:
         pass
-    return f"a {os.cpu_count()}-core CPU ({platform.machine()}, no GPU)"
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from docblocks import machine
+
+    return machine(gpu)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -244,10 +231,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             datasets=args.datasets.split(","),
             results=results,
             results_path=results_path,
+            threads=args.threads,
         )
     machine = args.machine or machine_description()
-    if args.threads:
-        machine += f", {args.threads} torch thread{'s' if args.threads > 1 else ''}"
     table = render_table(results, epochs, args.seed, machine, args.threads)
     args.readme.write_text(replace_between_markers(args.readme.read_text(), table))
     print(table)

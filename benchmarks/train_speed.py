@@ -4,13 +4,15 @@ ways, each in its own process:
 * ``tutorial``: Lightning as its tutorials write it (``tutorial_baseline.py``);
 * ``handwritten``: an eager PyTorch loop over tensors preloaded (and normalised) once;
 * ``zoo``: ``zoo.train`` with its defaults;
-* ``zoo-compile``: ``zoo.train(..., compile=True)``.
+* ``zoo-compile``: ``zoo.train(..., compile=True)``;
+* ``zoo-diagnostics``: ``zoo.train(..., diagnostics=True)`` (``zoo train --diagnostics``).
 
 Every variant trains on the same 55,000/5,000 split, validates once per epoch and tests on the
 10,000 test images. An epoch's time runs from the start of one training epoch to the start of
 the next (the last: to the end of fit), so it includes validation and, for the Lightning
-variants, their checkpointing and logging. Prints one table and writes every measurement to a
-JSON file::
+variants, their checkpointing and logging. Prints one table, writes every measurement to a
+JSON file and rewrites the ``train-speed`` block of docs/performance.md with the table, the
+start-up times, the date, the machine and the thread count (``--no-doc`` leaves it alone)::
 
     python benchmarks/train_speed.py --data-dir DIR --epochs 3
 """
@@ -33,7 +35,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-VARIANTS = ("tutorial", "handwritten", "zoo", "zoo-compile")
+VARIANTS = ("tutorial", "handwritten", "zoo", "zoo-compile", "zoo-diagnostics")
 BASELINE = "handwritten"
 
 
@@ -81,6 +83,12 @@ def main(argv: list[str] | None = None) -> int:
             f"zoo train --max-steps 1 {min(startup['zoo_train_max_steps_1']):.2f} s"
         )
     print(f"\nAll measurements: {output}")
+    if args.doc:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from docblocks import write_block
+
+        write_block(args.doc, "train-speed", _doc_block(report, args, argv))
+        print(f"Wrote the train-speed block of {args.doc}")
     return 0
 
 
@@ -103,6 +111,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-startup", dest="startup", action="store_false", help="skip the startup timing"
     )
+    parser.add_argument(
+        "--doc",
+        type=Path,
+        default=Path(__file__).resolve().parents[1] / "docs" / "performance.md",
+        help="the file whose train-speed block gets the results [docs/performance.md]",
+    )
+    parser.add_argument("--no-doc", dest="doc", action="store_const", const=None)
     parser.add_argument("--run", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--work-dir", help=argparse.SUPPRESS)
     return parser
@@ -207,6 +222,7 @@ def _lightning(args: argparse.Namespace) -> tuple[list[float], float]:
         accelerator=args.accelerator,
         precision=args.precision,
         compile=args.run == "zoo-compile",
+        diagnostics=args.run == "zoo-diagnostics",
         callbacks=[timer],
     )
     return timer.seconds(), result.test_acc
@@ -270,7 +286,11 @@ def _handwritten(args: argparse.Namespace) -> tuple[list[float], float]:
 def _startup(args: argparse.Namespace, repeats: int = 3) -> dict[str, list[float]]:
     """Wall time of ``python -c 'import lightning'`` and of a one-step ``zoo train``."""
     print("startup ...", file=sys.stderr, flush=True)
-    timings: dict[str, list[float]] = {"import_lightning": [], "zoo_train_max_steps_1": []}
+    timings: dict[str, list[float]] = {
+        "import_lightning": [],
+        "zoo_train_max_steps_1": [],
+        "zoo_help": [],
+    }
     with tempfile.TemporaryDirectory(prefix="zoo-bench-startup-") as runs:
         commands = {
             "import_lightning": [sys.executable, "-c", "import lightning"],
@@ -278,6 +298,7 @@ def _startup(args: argparse.Namespace, repeats: int = 3) -> dict[str, list[float
                 *[sys.executable, "-m", "zoo", "train", "--max-steps", "1", "--seed", "0"],
                 *["--data-dir", args.data_dir, "--output-dir", runs, "--json"],
             ],
+            "zoo_help": [sys.executable, "-m", "zoo", "--help"],
         }
         env = dict(os.environ)
         if args.threads:  # the same torch threads as the variants
@@ -327,6 +348,35 @@ def _table(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
             f"{row['first_epoch_seconds']:.2f} | {row['peak_rss_mb']:.0f} | "
             f"{row['test_acc']:.2%} |"
         )
+    return "\n".join(lines)
+
+
+def _doc_block(report: dict[str, Any], args: argparse.Namespace, argv: list[str] | None) -> str:
+    """The train-speed block of docs/performance.md: the table, start-up, where and when."""
+    from docblocks import provenance
+
+    rows = report["summary"]
+    lines = [_table(rows, args), ""]
+    startup = report["startup"]
+    if startup:
+        lines += [
+            f"Start-up, wall time, best of {len(startup['import_lightning'])}: "
+            f"`python -c 'import lightning'` {min(startup['import_lightning']):.2f} s; "
+            f"`zoo train --max-steps 1` (one step, then the test on 10,000 images) "
+            f"{min(startup['zoo_train_max_steps_1']):.2f} s; "
+            f"`zoo --help` {min(startup['zoo_help']):.2f} s.",
+            "",
+        ]
+    loads = [run["load_average_before"] for run in report["runs"]]
+    words = ["python", "benchmarks/train_speed.py", *(argv if argv is not None else sys.argv[1:])]
+    words = [words[0], *("DIR" if a == "--data-dir" else b for a, b in itertools.pairwise(words))]
+    threads = rows[0]["threads"]
+    note = f"{threads} torch thread{'s' if threads != 1 else ''}"
+    note += " (`--threads`)" if args.threads else " (torch's default)"
+    lines.append(
+        provenance(" ".join(words), note, gpu=report["machine"]["cuda"])
+        + f" Load average {min(loads):.1f} to {max(loads):.1f} before the variants."
+    )
     return "\n".join(lines)
 
 

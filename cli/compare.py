@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from zoo.cli.options import run_config, run_options
+from zoo.cli.options import json_option, output_dir_option, run_config, run_options
 from zoo.compare import DEFAULT_OUTPUT_DIR
 
 
@@ -44,18 +44,13 @@ Examples:
     type=click.IntRange(min=1),
     help="Runs in parallel (each a `zoo train` process).",
 )
-@click.option(
-    "--output-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=DEFAULT_OUTPUT_DIR,
-    show_default=True,
-    help="Where the runs, comparison.csv/json, the plots and report.md go. "
+@output_dir_option(
+    DEFAULT_OUTPUT_DIR,
+    "Where the runs, comparison.csv/json, the plots and report.md go. "
     "Rerunning with the same directory skips finished runs.",
 )
 @run_options(exclude=("act", "seed", "diagnostics"))
-@click.option(
-    "--json", "as_json", is_flag=True, help="Print only comparison.json's object on stdout."
-)
+@json_option("Print only comparison.json's object on stdout.")
 @click.pass_context
 def compare_command(
     ctx: click.Context,

@@ -1,10 +1,12 @@
 """The run options of ``zoo train`` and ``zoo compare``, made from :class:`zoo.RunConfig`'s
-fields: each is defined once, there."""
+fields: each is defined once, there. Also the options that several commands share
+(``--json``, ``--output-dir``, ``-o/--output``)."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Collection, Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -69,3 +71,37 @@ def run_config(values: Mapping[str, Any]) -> RunConfig:
     """The RunConfig of the run options in ``values`` (click's parameters)."""
     names = {spec.name for spec in fields()}
     return RunConfig(**{k: v for k, v in values.items() if k in names})
+
+
+def run_option(name: str) -> Callable[[F], F]:
+    """The click option of the RunConfig field ``name``, as :func:`run_options` makes it."""
+    (spec,) = [spec for spec in fields() if spec.name == name]
+    return _option(spec)
+
+
+def json_option(help_text: str) -> Callable[[F], F]:
+    """``--json``: a flag passed to the command as ``as_json``."""
+    return click.option("--json", "as_json", is_flag=True, help=help_text)
+
+
+def output_dir_option(default: str, help_text: str) -> Callable[[F], F]:
+    """``--output-dir``: a directory (it need not exist yet), passed as a Path."""
+    return click.option(
+        "--output-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=default,
+        show_default=True,
+        help=help_text,
+    )
+
+
+def output_file_option(default: Path | None, help_text: str) -> Callable[[F], F]:
+    """``-o/--output``: a file to write, passed as a Path."""
+    return click.option(
+        "-o",
+        "--output",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=default,
+        show_default=default is not None,
+        help=help_text,
+    )

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from zoo.cli.options import output_file_option
+
 
 @click.group(
     "plot",
@@ -39,14 +41,7 @@ Examples:
     metavar="LOW HIGH",
     help="The x range to draw.",
 )
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=Path("activations.png"),
-    show_default=True,
-    help="PNG file to write.",
-)
+@output_file_option(Path("activations.png"), "PNG file to write.")
 def plot_activations_command(
     specs: tuple[str, ...], value_range: tuple[float, float], output: Path
 ) -> None:
@@ -67,13 +62,7 @@ Examples:
 """,
 )
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="PNG file to write [default: RUN_DIR/curves.png].",
-)
+@output_file_option(None, "PNG file to write [default: RUN_DIR/curves.png].")
 def plot_run_command(run_dir: Path, output: Path | None) -> None:
     """Draw a run's loss and accuracy curves and, for a --diagnostics run, its dead and
     saturated fractions and gradient norms per layer."""

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from zoo.runs import DEFAULT_OUTPUT_DIR
+from zoo.cli.options import json_option, run_option
+from zoo.runs import DEFAULT_OUTPUT_DIR, RunInfo
 from zoo.text import printable
 
 
@@ -24,12 +25,14 @@ Examples:
 """,
 )
 @click.argument("directory", required=False, default=DEFAULT_OUTPUT_DIR, type=click.Path())
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+@json_option("Print a JSON list instead of a table.")
 def runs_command(directory: str, as_json: bool) -> None:
     """List the runs in DIRECTORY (default ./runs): components, status (finished,
     interrupted, failed, running), best validation accuracy and test accuracy."""
     from zoo.runs import list_runs
 
+    if not Path(directory).is_dir():
+        raise click.BadParameter(f"{directory!r} is not a directory", param_hint="DIRECTORY")
     runs = list_runs(directory)
     if as_json:
         click.echo(json.dumps([run.to_dict() for run in runs], indent=2))
@@ -37,16 +40,25 @@ def runs_command(directory: str, as_json: bool) -> None:
     if not runs:
         click.echo(f"no runs in {directory}")
         return
-    rows = [
-        (printable(Path(r.run_dir).name), printable(f"{r.arch} + {r.act} on {r.dataset}"),
-         printable(str(r.status)), _pct(r.best_val_acc), _pct(r.test_acc))
-        for r in runs
-    ]  # fmt: skip
+    rows = [_row(run) for run in runs]
     header = ("RUN", "COMPONENTS", "STATUS", "BEST VAL", "TEST")
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
+    for row, run in zip([header, *rows], [None, *runs], strict=True):
         cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
         click.echo("  ".join(cells).rstrip())
+        if run is not None and run.error and run.status != "running":
+            click.echo(f"    {printable(run.error)}")  # why it failed, stopped or can't be read
+
+
+def _row(run: RunInfo) -> tuple[str, ...]:
+    components = "-" if run.arch is None else f"{run.arch} + {run.act} on {run.dataset}"
+    return (
+        printable(Path(run.run_dir).name),
+        printable(components),
+        printable(run.status),
+        _pct(run.best_val_acc),
+        _pct(run.test_acc),
+    )
 
 
 @click.command(
@@ -60,19 +72,14 @@ Examples:
 @click.argument("checkpoint", type=click.Path(exists=True, path_type=Path))
 @click.option("--dataset", default=None, help="Dataset spec [default: the checkpoint's own].")
 @click.option("--split", type=click.Choice(["test", "val"]), default="test", show_default=True)
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Dataset root [default: $ZOO_DATA_DIR, else ~/.cache/lightning-zoo/data].",
-)
+@run_option("data_dir")
 @click.option("--batch-size", default=256, show_default=True, type=click.IntRange(min=1))
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@json_option("Print one JSON object.")
 def evaluate_command(
     checkpoint: Path,
     dataset: str | None,
     split: str,
-    data_dir: Path | None,
+    data_dir: str | None,
     batch_size: int,
     as_json: bool,
 ) -> None:
@@ -108,7 +115,7 @@ Examples:
 @click.argument("checkpoint", type=click.Path(exists=True, path_type=Path))
 @click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--top-k", default=3, show_default=True, type=click.IntRange(min=1))
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@json_option("Print a JSON list.")
 def predict_command(checkpoint: Path, images: tuple[str, ...], top_k: int, as_json: bool) -> None:
     """The most likely classes of each image (PNG, JPEG, ... any size or mode), resized and
     normalised like the checkpoint's dataset. CHECKPOINT may be a run directory."""

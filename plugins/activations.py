@@ -1,11 +1,18 @@
-"""The built-in activation functions, all from ``torch.nn``.
+"""The built-in activation functions: those of ``torch.nn``, and ``default``.
 
-The factories are ``"torch.nn:Class"`` references, so listing them does not import torch.
+The factories are ``"module:Class"`` references (``"torch.nn:Class"`` for torch's), so listing
+them does not import torch. ``default`` is the architecture's own activation: timm models keep
+theirs (:mod:`zoo.plugins.timm_models` recognises it), ``mlp`` and ``cnn`` get a ReLU.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import zoo
+
+if TYPE_CHECKING:
+    from torch import nn
 
 # (name, torch.nn class, summary, aliases)
 ACTIVATIONS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
@@ -29,7 +36,37 @@ ACTIVATIONS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
 )
 
 
+def default_activation_class() -> type[nn.Module]:
+    """The class of ``--act default``, a ``torch.nn.ReLU`` subclass that architectures with
+    activations of their own recognise (``isinstance``) and keep theirs for."""
+    # It subclasses torch's ReLU, so it is defined on first use, not at import; it is then a
+    # module attribute like any class (importable, picklable).
+    cls: type[nn.Module] | None = globals().get("DefaultActivation")
+    if cls is None:
+        from torch import nn
+
+        class DefaultActivation(nn.ReLU):
+            """``--act default``: the architecture's own activation. timm models keep theirs;
+            architectures that take their activation from zoo (mlp, cnn) get a ReLU."""
+
+        DefaultActivation.__qualname__ = "DefaultActivation"
+        globals()["DefaultActivation"] = cls = DefaultActivation
+    return cls
+
+
+def __getattr__(name: str) -> Any:
+    if name == "DefaultActivation":
+        return default_activation_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 @zoo.hookimpl
 def register_activations(register: zoo.Register) -> None:
     for name, class_name, summary, aliases in ACTIVATIONS:
         register(name, f"torch.nn:{class_name}", summary=summary, aliases=aliases)
+    register(
+        "default",
+        "zoo.plugins.activations:DefaultActivation",
+        summary="The architecture's own activation: timm models keep theirs (needed for those "
+        "without act_layer); mlp and cnn use ReLU",
+    )

@@ -5,7 +5,7 @@ timm's model sources without importing timm, so ``zoo list architectures 'timm/*
 fast, and timm is imported only when a model is built. The dataset gives ``in_chans`` and
 ``num_classes``; the chosen activation goes in as timm's ``act_layer``. A model that has no
 ``act_layer`` cannot take the activation: building it is an error unless the activation is
-``default``, which keeps the model's own activations.
+``default`` (of :mod:`zoo.plugins.activations`), which keeps the model's own activations.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import zoo
 from zoo.errors import ComponentSpecError, DataNotFoundError
+from zoo.plugins.activations import default_activation_class
 
 if TYPE_CHECKING:
     from torch import nn
@@ -54,28 +55,6 @@ def model_names() -> dict[str, str]:
 
         names = {name: "timm model" for name in timm.list_models()}
     return dict(sorted(names.items()))
-
-
-def _default_activation_class() -> type[nn.Module]:
-    # DefaultActivation subclasses torch's ReLU, so it is defined on first use, not at import;
-    # it is then a module attribute like any class (importable, picklable).
-    cls: type[nn.Module] | None = globals().get("DefaultActivation")
-    if cls is None:
-        from torch import nn
-
-        class DefaultActivation(nn.ReLU):
-            """``--act default``: the architecture's own activation. timm models keep theirs;
-            architectures that take their activation from zoo (mlp, cnn) get a ReLU."""
-
-        DefaultActivation.__qualname__ = "DefaultActivation"
-        globals()["DefaultActivation"] = cls = DefaultActivation
-    return cls
-
-
-def __getattr__(name: str) -> Any:
-    if name == "DefaultActivation":
-        return _default_activation_class()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _act_layer(act: Callable[[], nn.Module], built: list[nn.Module]) -> Callable[..., nn.Module]:
@@ -124,9 +103,6 @@ def build_timm(
     get the input's (28x28 for MNIST). The model is checked on a dummy batch of ``input_shape``,
     so a model that cannot take such small inputs fails here, with its reason.
     """
-    import timm
-    import torch
-
     for reserved in ("in_chans", "act_layer"):
         if reserved in model_kwargs:
             source = "the dataset" if reserved == "in_chans" else "--act"
@@ -135,7 +111,7 @@ def build_timm(
                 kind="architecture",
             )
     in_chans, height, width = (int(n) for n in input_shape)
-    own_activation = isinstance(act(), _default_activation_class())
+    own_activation = isinstance(act(), default_activation_class())
     built: list[nn.Module] = []
     kwargs: dict[str, Any] = {"in_chans": in_chans, "num_classes": num_classes}
     if not own_activation:
@@ -144,10 +120,31 @@ def build_timm(
     act_name = "" if own_activation else type(act()).__name__
     if pretrained:
         _check_weights_reachable(model_name)
+    model = _create_model(model_name, pretrained, kwargs, (height, width), built, act_name)
+    if not own_activation:
+        inside = {id(module) for module in model.modules()}
+        if not any(id(module) in inside for module in built):
+            raise _activation_error(model_name, "accepts act_layer but does not use it", act_name)
+    _check_outputs(model_name, model, (in_chans, height, width), num_classes)
+    return model
+
+
+def _create_model(
+    model_name: str,
+    pretrained: bool,
+    kwargs: dict[str, Any],
+    size: tuple[int, int],
+    built: list[nn.Module],
+    act_name: str,
+) -> nn.Module:
+    """``timm.create_model(model_name, **kwargs)``, first with ``img_size=size`` (for models with
+    a fixed input size) unless ``kwargs`` set it, with timm's errors turned into zoo's.
+    ``built`` collects the activations the model builds: it is emptied before each attempt."""
+    import timm
 
     attempts: list[dict[str, Any]] = [{}]
-    if "img_size" not in model_kwargs:
-        attempts.insert(0, {"img_size": (height, width)})  # for models with a fixed input size
+    if "img_size" not in kwargs:
+        attempts.insert(0, {"img_size": size})
     model = None
     for extra in attempts:
         built.clear()
@@ -157,13 +154,8 @@ def build_timm(
         except TypeError as error:
             if extra and "img_size" in str(error):
                 continue  # this model takes any input size
-            if not own_activation and "act_layer" in str(error):
-                raise ComponentSpecError(
-                    f"timm model {model_name!r} takes no act_layer, so its activations cannot be "
-                    f"replaced with {act_name}; pass --act default (act='default') to train it "
-                    f"with its own activations",
-                    kind="activation",
-                ) from error
+            if "act_layer" in kwargs and "act_layer" in str(error):
+                raise _activation_error(model_name, "takes no act_layer", act_name) from error
             raise _build_error(model_name, "", error) from error
         except Exception as error:
             if pretrained and not isinstance(error, (AssertionError, ValueError, KeyError)):
@@ -173,17 +165,17 @@ def build_timm(
                 ) from error
             raise _build_error(model_name, act_name, error) from error
     assert model is not None
+    return model
 
-    if not own_activation:
-        inside = {id(module) for module in model.modules()}
-        if not any(id(module) in inside for module in built):
-            raise ComponentSpecError(
-                f"timm model {model_name!r} accepts act_layer but does not use it, so its "
-                f"activations cannot be replaced with {act_name}; pass --act default "
-                f"(act='default') to train it with its own activations",
-                kind="activation",
-            )
 
+def _check_outputs(
+    model_name: str, model: nn.Module, input_shape: tuple[int, int, int], num_classes: int
+) -> None:
+    """Run a dummy batch of two inputs of ``input_shape`` through the model, in eval mode (its
+    mode is restored after): it must take them and return ``num_classes`` scores for each."""
+    import torch
+
+    in_chans, height, width = input_shape
     training = model.training
     model.eval()
     try:
@@ -204,7 +196,15 @@ def build_timm(
             f"{in_chans}x{height}x{width} inputs, not ({num_classes},) class scores",
             kind="architecture",
         )
-    return model
+
+
+def _activation_error(model_name: str, reason: str, act_name: str) -> ComponentSpecError:
+    """The model's activations cannot be replaced, for ``reason``; ``default`` keeps them."""
+    return ComponentSpecError(
+        f"timm model {model_name!r} {reason}, so its activations cannot be replaced with "
+        f"{act_name}; pass --act default (act='default') to train it with its own activations",
+        kind="activation",
+    )
 
 
 def _build_error(model_name: str, act_name: str, error: Exception) -> ComponentSpecError:
@@ -225,14 +225,4 @@ def register_architectures(register: zoo.Register) -> None:
         summary="Every timm model as timm/<model_name> (list them: zoo list architectures "
         "'timm/*'): channels and classes from the dataset, --act as act_layer",
         members=model_names,
-    )
-
-
-@zoo.hookimpl
-def register_activations(register: zoo.Register) -> None:
-    register(
-        "default",
-        "zoo.plugins.timm_models:DefaultActivation",
-        summary="The architecture's own activation: timm models keep theirs (needed for those "
-        "without act_layer); mlp and cnn use ReLU",
     )

@@ -9,8 +9,10 @@ from torch import nn
 
 import zoo
 from zoo.loader import plugin_of
+from zoo.plugins.activations import default_activation_class
 
-# The torch.nn activations of the built-in plugin `activations` (timm's are tested in test_breadth).
+# The activations of the built-in plugin `activations`: torch.nn's, and `default` (timm's are
+# tested in test_timm).
 BUILTIN = sorted(c.name for c in zoo.list_activations() if c.plugin == "activations")
 
 # name -> (module class, reference function of the input)
@@ -32,6 +34,7 @@ REFERENCES = {
     "prelu": (nn.PReLU, lambda x: F.prelu(x, torch.tensor([0.25]))),
     "logsigmoid": (nn.LogSigmoid, F.logsigmoid),
     "identity": (nn.Identity, lambda x: x),
+    "default": (default_activation_class(), F.relu),  # a ReLU, for architectures of zoo's
 }
 
 ORIGINAL_STUDY = ("relu", "leakyrelu", "sigmoid", "tanh")

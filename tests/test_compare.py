@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -16,9 +17,10 @@ from click.testing import CliRunner
 
 from tests.test_plots import assert_real_picture
 from zoo.cli import cli
-from zoo.compare import compare, read_run
-from zoo.errors import ZooError
+from zoo.compare import _run_environment, compare
+from zoo.errors import ZooError, ZooUsageError
 from zoo.plots import PALETTE
+from zoo.runs import read_curves
 
 TINY = "mnist:val_size=100"
 
@@ -98,7 +100,7 @@ def test_every_run_is_an_ordinary_run_directory(tiny_comparison: Path) -> None:
         seeds.add((config["config"]["act"], config["seed"]))
         assert (run_dir / "results.json").is_file()
         assert (run_dir / "checkpoints" / "best.ckpt").is_file()
-        assert read_run(run_dir).layers("dead") == ["model.2", "model.4"]  # --diagnostics
+        assert read_curves(run_dir).layers("dead") == ["model.2", "model.4"]  # --diagnostics
     assert seeds == {("relu", 0), ("relu", 1), ("sigmoid", 0), ("sigmoid", 1)}
 
 
@@ -178,6 +180,34 @@ def test_usage_errors_exit_2_before_anything_runs(
     assert expected in result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_a_usage_error_in_a_run_stops_the_comparison_and_removes_its_files(
+    tiny_mnist: Path, tmp_path: Path
+) -> None:
+    # Only a run finds out that the accelerator is missing (exit code 2), as it would find a
+    # bad trainer setting: the first such run stops the comparison.
+    output = tmp_path / "out"
+    with pytest.raises(ZooUsageError, match="mps"):
+        compare(
+            ["relu", "sigmoid"],
+            seeds=1,
+            epochs=1,
+            accelerator="mps",
+            dataset=TINY,
+            data_dir=tiny_mnist,
+            output_dir=output,
+        )
+    assert not output.exists()
+
+
+def test_parallel_runs_share_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert _run_environment(2)["OMP_NUM_THREADS"] == "4"
+    assert "OMP_NUM_THREADS" not in _run_environment(1)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert _run_environment(4)["OMP_NUM_THREADS"] == "3"
 
 
 def test_a_failed_run_is_reported_and_the_rest_written(tmp_path: Path) -> None:

@@ -144,6 +144,29 @@ def test_listing_and_help() -> None:
     assert [c.name for c in zoo.list_datasets("fashion*")] == ["fashion-mnist"]
 
 
+def test_every_row_is_registered_with_the_arguments_of_mnist() -> None:
+    (mnist,) = zoo.list_datasets("mnist")
+    arguments = list(mnist.parameters())
+    assert arguments == ["val_size", "split_seed", "num_workers", "download", "fast"]
+    for dataset in datasets.DATASETS:
+        (component,) = zoo.list_datasets(dataset.name)
+        assert component.plugin == "datasets"
+        assert (component.summary, component.aliases) == (dataset.summary, dataset.aliases)
+        expected = ["split", *arguments] if dataset.split else arguments
+        assert list(component.parameters()) == expected, dataset.name
+
+
+def test_mnist_is_a_plugin_of_its_own() -> None:
+    try:
+        zoo.configure_plugins(block=["datasets"], autoload=False)
+        assert [c.name for c in zoo.list_datasets()] == ["mnist"]
+        zoo.configure_plugins(block=["mnist"], autoload=False)
+        assert "mnist" not in [c.name for c in zoo.list_datasets()]
+        assert zoo.list_datasets("kmnist")
+    finally:
+        zoo.configure_plugins()
+
+
 # --- loaders on small files in the real formats ------------------------------------------------
 
 

@@ -27,8 +27,9 @@ from torchvision import transforms
 from torchvision.datasets import MNIST, VisionDataset
 
 import zoo
+from zoo.callbacks import EpochCheckpoint
 from zoo.data import EpochSampler, InMemoryLoader, VisionDataModule
-from zoo.module import EpochCheckpoint, ZooClassifier, create_optimizer
+from zoo.module import ZooClassifier, create_optimizer
 
 TINY = "mnist:val_size=100"
 

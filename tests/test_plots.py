@@ -18,6 +18,7 @@ from torch import nn
 import zoo
 from zoo.cli import cli
 from zoo.plots import PALETTE, activation_curve
+from zoo.runs import read_curves
 
 TINY = "mnist:val_size=100"
 needs_matplotlib = pytest.mark.skipif(
@@ -166,6 +167,7 @@ def test_plot_a_run(tiny_mnist: Path, tmp_path: Path) -> None:
     train = CliRunner().invoke(cli, [*args, "--diagnostics", "--json"])
     assert train.exit_code == 0, train.output
     run_dir = Path(json.loads(train.stdout)["run_dir"])
+    assert read_curves(run_dir).config["act"] == "tanh"  # the figure's title names it
     result = CliRunner().invoke(cli, ["plot", "run", str(run_dir)])
     assert result.exit_code == 0, result.output
     # loss, accuracy, dead, saturated and gradient panels; the validation curves in blue

@@ -25,7 +25,11 @@ def resolve(
     kind: Kind, spec: str | ComponentSpec, **kwargs: Any
 ) -> tuple[Component, ComponentSpec]:
     """Look up a spec's component and check its arguments (``kwargs`` override the spec's)."""
-    parsed = parse_spec(spec).with_kwargs(**kwargs)
+    try:
+        parsed = parse_spec(spec).with_kwargs(**kwargs)
+    except ComponentSpecError as error:
+        error.kind = error.kind or kind  # so that the CLI names the option
+        raise
     component = get_registry().get(kind, parsed.name)
     component.check_arguments(parsed.kwargs)
     return component, ComponentSpec(component.name, parsed.kwargs)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 import pickle
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -96,16 +97,20 @@ def _load_file(path: Path) -> Any:
         raise CheckpointError(f"checkpoint {path} is empty (0 bytes): it was never written")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        raise CheckpointError(
-            f"refused to load {path}: it holds objects other than tensors and plain data, "
-            f"and lightning-zoo never imports or calls what a checkpoint names ({first_line})"
-        ) from error
     except Exception as error:  # zip, pickle and storage errors from a damaged file
+        # torch's weights-only unpickler names what it refused; its advice to load the file
+        # without that protection is not passed on.
+        named = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
+        if isinstance(error, pickle.UnpicklingError) and named:
+            raise CheckpointError(
+                f"refused to load {path}: it asks for {named.group(1)}, not only tensors and "
+                "plain data, and lightning-zoo never imports or calls what a checkpoint names"
+            ) from error
+        detail = re.search(r"WeightsUnpickler error: ([^\n]*)", str(error))
+        reason = detail.group(1) if detail else _first_line(error)
         raise CheckpointError(
             f"cannot read checkpoint {path}: it is truncated, corrupt or not a checkpoint "
-            f"({type(error).__name__}: {_first_line(error)})"
+            f"({type(error).__name__}: {reason})"
         ) from error
     return checkpoint
 

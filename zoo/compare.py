@@ -4,11 +4,14 @@ summarise, plot and report.
 Every run is a subprocess, ``python -m zoo train ... --diagnostics --json``, so a comparison
 measures exactly what ``zoo train`` does. Runs go to ``<output_dir>/runs/<slot>/<run dir>``, where
 the slot names the activation, the seed and a hash of the settings; a slot that already holds a
-finished run (``config.json`` status ``finished`` and a ``results.json``) is not trained again,
-so an interrupted comparison resumes where it stopped.
+finished run (status ``finished`` with a test accuracy, as :func:`zoo.runs.read_run` reads it)
+is not trained again, so an interrupted comparison resumes where it stopped.
 
-This module reads run directories and imports neither torch nor matplotlib (plots are drawn by
-:mod:`zoo.plots`, imported only when plotting).
+:func:`compare` goes through four phases: :func:`plan_comparison` (the settings, the slots and
+the runs already finished), :class:`RunPool` (the ``zoo train`` processes),
+:func:`summarise_comparison` (each run's curves, read with :func:`zoo.runs.read_curves`, and one
+row per activation) and :func:`write_comparison` (the files). This module imports neither torch
+nor matplotlib (plots are drawn by :mod:`zoo.plots`, imported only when plotting).
 """
 
 from __future__ import annotations
@@ -34,9 +37,9 @@ from typing import Any
 from zoo.api import resolve
 from zoo.config import RunConfig
 from zoo.errors import ZooError, ZooUsageError
+from zoo.runs import RunCurves, read_curves, read_run
 
 DEFAULT_OUTPUT_DIR = "comparison"
-DIAG_PREFIX = "diag/"
 
 #: The table's columns: (key in the summary, heading).
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -49,91 +52,6 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("saturated_end", "saturated (end)"),
     ("grad_norm_first", "grad norm, 1st layer"),
 )
-
-
-# -- reading runs ----------------------------------------------------------------------------
-
-
-@dataclass
-class RunCurves:
-    """One run directory's results and curves, read from its files (no torch)."""
-
-    run_dir: str
-    config: dict[str, Any]
-    results: dict[str, Any]
-    epochs: list[int] = field(default_factory=list)  # epoch index per validation
-    val_loss: list[float] = field(default_factory=list)
-    val_acc: list[float] = field(default_factory=list)
-    train_loss_epoch: list[float] = field(default_factory=list)
-    train_loss_steps: list[tuple[int, float]] = field(default_factory=list)
-    diag: list[dict[str, float]] = field(default_factory=list)  # step, epoch, diag/... per probe
-    activation_layers: list[str] = field(default_factory=list)
-    parameter_layers: list[str] = field(default_factory=list)
-
-    def diag_series(self, stat: str, layer: str) -> tuple[list[float], list[float]]:
-        """Steps and values of ``diag/<stat>/<layer>`` over training."""
-        key = f"{DIAG_PREFIX}{stat}/{layer}"
-        points = [(row["step"], row[key]) for row in self.diag if key in row]
-        return [p[0] for p in points], [p[1] for p in points]
-
-    def final(self, stat: str, layer: str = "all") -> float | None:
-        """The last probe's ``diag/<stat>/<layer>``, or None if it was never logged."""
-        _, values = self.diag_series(stat, layer)
-        return values[-1] if values else None
-
-    def layers(self, stat: str) -> list[str]:
-        """The layers that have ``diag/<stat>/...`` values, in forward order."""
-        prefix = f"{DIAG_PREFIX}{stat}/"
-        present = {k[len(prefix) :] for row in self.diag for k in row if k.startswith(prefix)}
-        present.discard("all")
-        order = self.parameter_layers if stat in ("grad_norm", "weight_norm") else []
-        order = order or self.activation_layers
-        ordered = [name for name in order if name in present]
-        return ordered + sorted(present - set(ordered), key=_natural)
-
-
-def read_run(run_dir: str | os.PathLike[str]) -> RunCurves:
-    """Read a run directory's config.json, results.json, metrics.csv and diagnostics.json."""
-    path = Path(run_dir)
-    config = _read_json(path / "config.json")
-    results = _read_json(path / "results.json")
-    curves = RunCurves(str(path), config, results)
-    metrics = path / "metrics.csv"
-    if metrics.is_file():
-        with metrics.open(newline="") as file:
-            rows = list(csv.DictReader(file))
-        for row in rows:
-            values = {k: float(v) for k, v in row.items() if k and v not in ("", None)}
-            step = int(values.get("step", 0))
-            if "val_acc" in values:
-                curves.epochs.append(int(values.get("epoch", len(curves.epochs))))
-                curves.val_acc.append(values["val_acc"])
-                curves.val_loss.append(values.get("val_loss", math.nan))
-            # Epoch means: train_loss_epoch (logged on step and epoch) or train_loss.
-            epoch_loss = values.get("train_loss_epoch", values.get("train_loss"))
-            if epoch_loss is not None:
-                curves.train_loss_epoch.append(epoch_loss)
-            if "train_loss_step" in values:
-                curves.train_loss_steps.append((step, values["train_loss_step"]))
-            diag = {k: v for k, v in values.items() if k.startswith(DIAG_PREFIX)}
-            if diag:
-                curves.diag.append({"step": step, "epoch": values.get("epoch", 0.0), **diag})
-    summary = _read_json(path / "diagnostics.json")
-    curves.activation_layers = list(summary.get("activation_layers", []))
-    curves.parameter_layers = list(summary.get("parameter_layers", []))
-    return curves
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _natural(name: str) -> list[Any]:
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
 # -- the comparison --------------------------------------------------------------------------
@@ -219,7 +137,100 @@ def compare(
     ``zoo.register_plugin`` are not seen by them). Raises :class:`ZooError` if a run fails,
     after writing what the others produced.
     """
-    echo = echo or (lambda message: None)
+    echo = echo or _silent
+    plan = plan_comparison(
+        acts,
+        seeds=seeds,
+        jobs=jobs,
+        output_dir=output_dir,
+        config=config,
+        plugins=plugins,
+        strict_plugins=strict_plugins,
+        options=options,
+    )
+    if plan.finished:
+        count = f"{len(plan.finished)} of {len(plan.todo)}"
+        echo(f"{count} runs already finished in {plan.out}; skipping them")
+    pool = RunPool(plan, echo)
+    pool.run()
+    comparison, runs = summarise_comparison(plan, pool.finished, pool.failed)
+    write_comparison(comparison, runs, plots=plots, echo=echo)
+    if pool.failed:
+        raise ZooError(_failure_message(pool.failed))
+    return comparison
+
+
+def _silent(message: str) -> None:
+    """An ``echo`` that says nothing."""
+
+
+# -- planning --------------------------------------------------------------------------------
+
+
+@dataclass
+class Plan:
+    """What a comparison does: of the runs ``todo`` (activation, seed) in ``out``, train the
+    ``pending`` ones; the ``finished`` ones (their run directories) are there already."""
+
+    settings: Settings
+    out: Path
+    jobs: int
+    plugins: tuple[str, ...]
+    strict_plugins: bool
+    command: str
+    new_output_dir: bool
+    todo: list[tuple[str, int]]
+    finished: dict[tuple[str, int], str] = field(default_factory=dict)
+    pending: list[tuple[str, int]] = field(default_factory=list)
+
+    def slot(self, act: str, seed: int) -> Path:
+        """The directory that holds the runs of ``act`` with ``seed``."""
+        return self.out / "runs" / self.settings.slot(act, seed)
+
+
+def plan_comparison(
+    acts: Sequence[str],
+    *,
+    seeds: int,
+    jobs: int,
+    output_dir: str | os.PathLike[str],
+    config: RunConfig | None,
+    plugins: Sequence[str],
+    strict_plugins: bool,
+    options: dict[str, Any],
+) -> Plan:
+    """Check and resolve the settings (a :class:`ZooUsageError` before anything is written),
+    create ``output_dir/runs`` and find the runs already finished there."""
+    settings = _settings(acts, seeds, jobs, config, options)
+    out = Path(output_dir)
+    plan = Plan(
+        settings=settings,
+        out=out,
+        jobs=jobs,
+        plugins=tuple(plugins),
+        strict_plugins=strict_plugins,
+        command=reproduce_command(settings, out, jobs, plugins, strict_plugins),
+        new_output_dir=not out.exists(),
+        todo=[(act, seed) for act in settings.acts for seed in range(seeds)],
+    )
+    (out / "runs").mkdir(parents=True, exist_ok=True)
+    for act, seed in plan.todo:
+        existing = finished_run(plan.slot(act, seed))
+        if existing is not None:
+            plan.finished[(act, seed)] = str(existing)
+        else:
+            plan.pending.append((act, seed))
+    return plan
+
+
+def _settings(
+    acts: Sequence[str],
+    seeds: int,
+    jobs: int,
+    config: RunConfig | None,
+    options: dict[str, Any],
+) -> Settings:
+    """The settings with the activations, architecture and dataset by their canonical names."""
     if not acts:
         raise ZooUsageError("give at least one activation to compare (--act NAME)")
     if seeds < 1 or jobs < 1:
@@ -234,178 +245,19 @@ def compare(
         arch=str(resolve("architecture", base.arch)[1]),
         dataset=str(resolve("dataset", base.dataset)[1]),
     )
-    settings = Settings(acts=canonical, seeds=seeds, base=base)
-    out = Path(output_dir)
-    command = reproduce_command(settings, out, jobs, plugins, strict_plugins)
-    new_output_dir = not out.exists()
-    (out / "runs").mkdir(parents=True, exist_ok=True)
-
-    todo = [(act, seed) for act in settings.acts for seed in range(seeds)]
-    finished: dict[tuple[str, int], str] = {}
-    failed: list[dict[str, Any]] = []
-    pending = []
-    for act, seed in todo:
-        existing = finished_run(out / "runs" / settings.slot(act, seed))
-        if existing is not None:
-            finished[(act, seed)] = str(existing)
-        else:
-            pending.append((act, seed))
-    if finished:
-        echo(f"{len(finished)} of {len(todo)} runs already finished in {out}; skipping them")
-
-    env = dict(os.environ)
-    if jobs > 1 and "OMP_NUM_THREADS" not in env:
-        # Parallel runs share the cores instead of each taking all of them.
-        env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))
-    lock = threading.Lock()
-    done_count = [len(finished)]
-    # A usage error (exit 2: a bad spec argument, a bad trainer setting) fails every run alike:
-    # the first one stops the comparison.
-    usage_errors: list[str] = []
-    abort = threading.Event()
-
-    def run_one(act: str, seed: int) -> tuple[str, int, dict[str, Any] | None, str]:
-        if abort.is_set():
-            return act, seed, None, ""
-        slot = out / "runs" / settings.slot(act, seed)
-        slot.mkdir(parents=True, exist_ok=True)
-        args = _train_args(settings.run_config(act, seed), slot, plugins, strict_plugins)
-        log = slot / "train.log"
-        started = time.perf_counter()
-        with log.open("w") as stderr:
-            completed = subprocess.run(
-                args, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env, check=False
-            )
-        seconds = time.perf_counter() - started
-        payload = None
-        if completed.returncode == 0:
-            try:
-                payload = json.loads(completed.stdout.strip().splitlines()[-1])
-            except (ValueError, IndexError):
-                payload = None
-        if completed.returncode == 2:
-            usage_errors.append(_error_message(log))
-            abort.set()
-            return act, seed, None, ""
-        with lock:
-            done_count[0] += 1
-            prefix = f"[{done_count[0]}/{len(todo)}] {act} seed {seed}"
-            if payload is not None:
-                echo(f"{prefix}: test acc {payload['test_acc']:.2%} in {seconds:.0f} s")
-            else:
-                echo(f"{prefix}: FAILED (exit {completed.returncode}), see {log}")
-        return act, seed, payload, str(log)
-
-    if pending:
-        executor = ThreadPoolExecutor(max_workers=jobs)
-        try:
-            futures = [executor.submit(run_one, act, seed) for act, seed in pending]
-            for future in as_completed(futures):
-                act, seed, payload, log = future.result()
-                if payload is None and not log:
-                    continue  # stopped by a usage error
-                if payload is None:
-                    failed.append({"act": act, "seed": seed, "log": log, "error": _tail(log)})
-                else:
-                    finished[(act, seed)] = payload["run_dir"]
-        except BaseException:
-            executor.shutdown(wait=False, cancel_futures=True)
-            raise
-        executor.shutdown()
-    if usage_errors:
-        _remove_empty(out, pending, settings, new_output_dir)
-        raise ZooUsageError(usage_errors[0])
-
-    runs = [
-        (act, seed, read_run(finished[(act, seed)]))
-        for act, seed in todo
-        if (act, seed) in finished
-    ]
-    summary = summarise(settings.acts, runs)
-    comparison = Comparison(
-        settings=settings,
-        command=command,
-        summary=summary,
-        runs=[_run_row(act, seed, curves, out) for act, seed, curves in runs],
-        output_dir=str(out),
-        files={},
-        failed=failed,
-    )
-    plot_files: list[str] = []
-    plot_error = None
-    if plots and runs:
-        try:
-            from zoo.plots import plot_comparison
-
-            plot_files = [p.name for p in plot_comparison(settings.acts, runs, out)]
-        except ZooError as error:  # matplotlib missing: everything else is still written
-            plot_error = str(error)
-            echo(f"warning: plots skipped: {error}")
-    comparison.files = {
-        "csv": str(out / "comparison.csv"),
-        "json": str(out / "comparison.json"),
-        "report": str(out / "report.md"),
-        **{Path(name).stem: str(out / name) for name in plot_files},
-    }
-    _write_csv(out / "comparison.csv", summary)
-    (out / "report.md").write_text(report(comparison, plot_files, plot_error))
-    (out / "comparison.json").write_text(json.dumps(comparison.to_dict(), indent=2) + "\n")
-    if failed:
-        names = ", ".join(f"{f['act']} seed {f['seed']}" for f in failed)
-        raise ZooError(
-            f"{len(failed)} run(s) failed: {names}. Logs: "
-            + ", ".join(f["log"] for f in failed)
-            + "\nRerun the same command to retry them; finished runs are skipped."
-        )
-    return comparison
-
-
-def _error_message(log: Path) -> str:
-    lines = [line for line in _tail(str(log), 20).splitlines() if line.strip()]
-    errors = [line.removeprefix("Error: ") for line in lines if line.startswith("Error:")]
-    return errors[-1] if errors else (lines[-1] if lines else "a run failed with a usage error")
-
-
-def _remove_empty(
-    out: Path, pending: Sequence[tuple[str, int]], settings: Settings, new_output_dir: bool
-) -> None:
-    """Remove what a comparison stopped by a usage error created: logs of runs that never
-    started a run directory, and the directories left empty."""
-    for act, seed in pending:
-        slot = out / "runs" / settings.slot(act, seed)
-        if slot.is_dir() and all(p.name == "train.log" for p in slot.iterdir()):
-            for path in slot.iterdir():
-                path.unlink()
-            slot.rmdir()
-    for directory in (out / "runs", out) if new_output_dir else (out / "runs",):
-        if directory.is_dir() and not any(directory.iterdir()):
-            directory.rmdir()
+    return Settings(acts=canonical, seeds=seeds, base=base)
 
 
 def finished_run(slot: Path) -> Path | None:
-    """The newest finished run directory in ``slot``, if there is one."""
+    """The newest finished run directory in ``slot`` (one with a test accuracy), if any."""
     if not slot.is_dir():
         return None
     found = None
     for run_dir in sorted(p for p in slot.iterdir() if p.is_dir()):
-        config = _read_json(run_dir / "config.json")
-        if config.get("status") == "finished" and (run_dir / "results.json").is_file():
+        info = read_run(run_dir)
+        if info.status == "finished" and info.test_acc is not None:
             found = run_dir
     return found
-
-
-def _plugin_args(plugins: Sequence[str], strict_plugins: bool) -> list[str]:
-    args = [word for plugin in plugins for word in ("-p", plugin)]
-    return [*args, "--strict-plugins"] if strict_plugins else args
-
-
-def _train_args(
-    config: RunConfig, slot: Path, plugins: Sequence[str], strict_plugins: bool
-) -> list[str]:
-    return [
-        sys.executable, "-m", "zoo", *_plugin_args(plugins, strict_plugins),
-        "train", *config.to_args(), "--output-dir", str(slot), "--json",
-    ]  # fmt: skip
 
 
 def reproduce_command(
@@ -426,7 +278,177 @@ def reproduce_command(
     return shlex.join(words)
 
 
+def _plugin_args(plugins: Sequence[str], strict_plugins: bool) -> list[str]:
+    args = [word for plugin in plugins for word in ("-p", plugin)]
+    return [*args, "--strict-plugins"] if strict_plugins else args
+
+
+# -- running ---------------------------------------------------------------------------------
+
+
+class RunPool:
+    """Trains a plan's pending runs, ``plan.jobs`` at a time, each a ``zoo train`` process;
+    holds what its threads share: the runs done, those finished and failed, usage errors."""
+
+    def __init__(self, plan: Plan, echo: Callable[[str], None]) -> None:
+        self.plan = plan
+        self.echo = echo
+        self.env = _run_environment(plan.jobs)
+        self.finished = dict(plan.finished)
+        self.failed: list[dict[str, Any]] = []
+        self.usage_errors: list[str] = []
+        self._done = len(plan.finished)
+        self._lock = threading.Lock()
+        self._abort = threading.Event()
+
+    def run(self) -> None:
+        """Train every pending run. A usage error (exit code 2: a bad spec argument, a bad
+        trainer setting) fails every run alike: the first one stops the others, and the
+        comparison's new files are removed before it is raised as a :class:`ZooUsageError`."""
+        if not self.plan.pending:
+            return
+        executor = ThreadPoolExecutor(max_workers=self.plan.jobs)
+        try:
+            futures = [executor.submit(self._train, act, seed) for act, seed in self.plan.pending]
+            for future in as_completed(futures):
+                future.result()
+        except BaseException:
+            executor.shutdown(wait=False, cancel_futures=True)
+            raise
+        executor.shutdown()
+        if self.usage_errors:
+            _remove_empty(self.plan)
+            raise ZooUsageError(self.usage_errors[0])
+
+    def _train(self, act: str, seed: int) -> None:
+        """Train one run (in a worker thread) and record how it ended."""
+        if self._abort.is_set():
+            return
+        slot = self.plan.slot(act, seed)
+        slot.mkdir(parents=True, exist_ok=True)
+        args = _train_args(
+            self.plan.settings.run_config(act, seed),
+            slot,
+            self.plan.plugins,
+            self.plan.strict_plugins,
+        )
+        log = slot / "train.log"
+        started = time.perf_counter()
+        with log.open("w") as stderr:
+            completed = subprocess.run(
+                args, stdout=subprocess.PIPE, stderr=stderr, text=True, env=self.env, check=False
+            )
+        seconds = time.perf_counter() - started
+        if completed.returncode == 2:
+            with self._lock:
+                self.usage_errors.append(_error_message(log))
+            self._abort.set()
+            return
+        self._record(act, seed, completed, log, seconds)
+
+    def _record(
+        self,
+        act: str,
+        seed: int,
+        completed: subprocess.CompletedProcess[str],
+        log: Path,
+        seconds: float,
+    ) -> None:
+        """Count a run that ended (but not with a usage error) and say how it went."""
+        payload = _payload(completed)
+        error = _tail(str(log)) if payload is None else ""
+        with self._lock:
+            self._done += 1
+            prefix = f"[{self._done}/{len(self.plan.todo)}] {act} seed {seed}"
+            if payload is not None:
+                self.finished[(act, seed)] = payload["run_dir"]
+                self.echo(f"{prefix}: test acc {payload['test_acc']:.2%} in {seconds:.0f} s")
+            else:
+                self.failed.append({"act": act, "seed": seed, "log": str(log), "error": error})
+                self.echo(f"{prefix}: FAILED (exit {completed.returncode}), see {log}")
+
+
+def _run_environment(jobs: int) -> dict[str, str]:
+    """The runs' environment: this process's, and with ``jobs > 1`` OMP_NUM_THREADS (unless it
+    is set) so that parallel runs share the cores instead of each taking all of them."""
+    env = dict(os.environ)
+    if jobs > 1 and "OMP_NUM_THREADS" not in env:
+        env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))
+    return env
+
+
+def _payload(completed: subprocess.CompletedProcess[str]) -> Any:
+    """The JSON object a successful ``zoo train --json`` printed last, or None."""
+    if completed.returncode != 0:
+        return None
+    try:
+        return json.loads(completed.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return None
+
+
+def _error_message(log: Path) -> str:
+    lines = [line for line in _tail(str(log), 20).splitlines() if line.strip()]
+    errors = [line.removeprefix("Error: ") for line in lines if line.startswith("Error:")]
+    return errors[-1] if errors else (lines[-1] if lines else "a run failed with a usage error")
+
+
+def _remove_empty(plan: Plan) -> None:
+    """Remove what a comparison stopped by a usage error created: logs of runs that never
+    started a run directory, and the directories left empty."""
+    for act, seed in plan.pending:
+        slot = plan.slot(act, seed)
+        if slot.is_dir() and all(p.name == "train.log" for p in slot.iterdir()):
+            for path in slot.iterdir():
+                path.unlink()
+            slot.rmdir()
+    out = plan.out
+    for directory in (out / "runs", out) if plan.new_output_dir else (out / "runs",):
+        if directory.is_dir() and not any(directory.iterdir()):
+            directory.rmdir()
+
+
+def _failure_message(failed: Sequence[dict[str, Any]]) -> str:
+    names = ", ".join(f"{f['act']} seed {f['seed']}" for f in failed)
+    logs = ", ".join(f["log"] for f in failed)
+    return (
+        f"{len(failed)} run(s) failed: {names}. Logs: {logs}"
+        "\nRerun the same command to retry them; finished runs are skipped."
+    )
+
+
+def _train_args(
+    config: RunConfig, slot: Path, plugins: Sequence[str], strict_plugins: bool
+) -> list[str]:
+    return [
+        sys.executable, "-m", "zoo", *_plugin_args(plugins, strict_plugins),
+        "train", *config.to_args(), "--output-dir", str(slot), "--json",
+    ]  # fmt: skip
+
+
 # -- summarising -----------------------------------------------------------------------------
+
+
+def summarise_comparison(
+    plan: Plan, finished: dict[tuple[str, int], str], failed: list[dict[str, Any]]
+) -> tuple[Comparison, list[tuple[str, int, RunCurves]]]:
+    """The comparison of the ``finished`` runs (their curves read from their directories, in
+    the plan's order), and those curves."""
+    runs = [
+        (act, seed, read_curves(finished[(act, seed)]))
+        for act, seed in plan.todo
+        if (act, seed) in finished
+    ]
+    comparison = Comparison(
+        settings=plan.settings,
+        command=plan.command,
+        summary=summarise(plan.settings.acts, runs),
+        runs=[_run_row(act, seed, curves, plan.out) for act, seed, curves in runs],
+        output_dir=str(plan.out),
+        files={},
+        failed=failed,
+    )
+    return comparison, runs
 
 
 def summarise(
@@ -523,6 +545,48 @@ def _run_row(act: str, seed: int, curves: RunCurves, out: Path) -> dict[str, Any
 
 
 # -- output ----------------------------------------------------------------------------------
+
+
+def write_comparison(
+    comparison: Comparison,
+    runs: Sequence[tuple[str, int, RunCurves]],
+    *,
+    plots: bool = True,
+    echo: Callable[[str], None] = _silent,
+) -> None:
+    """Write the plots (with ``plots``, if matplotlib is installed), ``comparison.csv``,
+    ``report.md`` and ``comparison.json`` to the comparison's output directory, and name them
+    in its ``files``."""
+    out = Path(comparison.output_dir)
+    plot_files: list[str] = []
+    plot_error = None
+    if plots and runs:
+        plot_files, plot_error = _draw_plots(comparison.settings.acts, runs, out, echo)
+    comparison.files = {
+        "csv": str(out / "comparison.csv"),
+        "json": str(out / "comparison.json"),
+        "report": str(out / "report.md"),
+        **{Path(name).stem: str(out / name) for name in plot_files},
+    }
+    _write_csv(out / "comparison.csv", comparison.summary)
+    (out / "report.md").write_text(report(comparison, plot_files, plot_error))
+    (out / "comparison.json").write_text(json.dumps(comparison.to_dict(), indent=2) + "\n")
+
+
+def _draw_plots(
+    acts: Sequence[str],
+    runs: Sequence[tuple[str, int, RunCurves]],
+    out: Path,
+    echo: Callable[[str], None],
+) -> tuple[list[str], str | None]:
+    """The plots' file names, or none and why (matplotlib is missing: the rest is written)."""
+    try:
+        from zoo.plots import plot_comparison
+
+        return [path.name for path in plot_comparison(acts, runs, out)], None
+    except ZooError as error:
+        echo(f"warning: plots skipped: {error}")
+        return [], str(error)
 
 
 def _cell(row: dict[str, Any], key: str, markdown: bool = False) -> str:

@@ -26,6 +26,8 @@ MAX_SEED = 2**32 - 1
 #: Bounds that keep a mistyped number a usage error instead of an allocator failure.
 MAX_BATCH_SIZE = 2**20
 MAX_EPOCHS = 1_000_000
+#: The optimizers ``--optimizer`` takes (``zoo.module.OPTIMIZERS`` builds them).
+OPTIMIZER_NAMES = ("adam", "adamw", "sgd")
 
 
 def _option(help: str, *, low: int | None = None, high: int | None = None) -> dict[str, Any]:

@@ -48,11 +48,12 @@ seeded run trains exactly as it does without diagnostics.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,11 @@ SUMMARY_FILE = "diagnostics.json"
 
 _FAR = (1e4, 1e6)  # where asymptotes are read off
 _FAR_HALF = (1e3, 3e4)  # the same within float16's range
+
+#: A module holding trainable parameters of its own: ``(name, module, parameters)``.
+_Owner = tuple[str, nn.Module, list[nn.Parameter]]
+#: One call of an activation module: ``(label, module, input z, output a)``.
+_Call = tuple[str, nn.Module, torch.Tensor, torch.Tensor]
 
 
 class ActivationDiagnostics(Callback):
@@ -170,94 +176,53 @@ class ActivationDiagnostics(Callback):
         if parameter is not None:
             x = x.to(parameter.device, parameter.dtype if x.is_floating_point() else None)
             y = y.to(parameter.device)
-        activations = activation_modules(model)
-        owners = [
-            (name, module, [p for p in module.parameters(recurse=False) if p.requires_grad])
-            for name, module in model.named_modules()
-        ]
-        owners = [(name, module, params) for name, module, params in owners if params]
-
-        calls: list[tuple[str, nn.Module, torch.Tensor, torch.Tensor]] = []  # name, module, z, a
-        pending: dict[int, list[torch.Tensor]] = {}
-        call_counts: dict[str, int] = {}
-        parameter_order: list[str] = []
-
-        def before(name: str) -> Callable[..., Any]:
-            def hook(module: nn.Module, args: tuple[Any, ...]) -> Any:
-                if not args or not isinstance(args[0], torch.Tensor):
-                    return None
-                pending.setdefault(id(module), []).append(args[0])
-                # An in-place activation (ReLU(inplace=True)) must not overwrite the tensor whose
-                # gradient we want, so it gets a copy.
-                return (args[0].clone(), *args[1:])
-
-            return hook
-
-        def after(name: str) -> Callable[..., Any]:
-            def hook(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
-                stack = pending.get(id(module))
-                if not stack or not isinstance(output, torch.Tensor):
-                    return
-                count = call_counts[name] = call_counts.get(name, 0) + 1
-                label = name if count == 1 else f"{name}#{count}"
-                if count == 2:  # name the first call #1 too, now that there are several
-                    calls[:] = [(f"{name}#1" if c[0] == name else c[0], *c[1:]) for c in calls]
-                calls.append((label, module, stack.pop(), output))
-
-            return hook
-
-        def called(name: str) -> Callable[..., Any]:
-            def hook(module: nn.Module, args: Any, output: Any) -> None:
-                if name not in parameter_order:
-                    parameter_order.append(name)
-
-            return hook
-
-        handles = []
-        for name, module in activations:
-            handles.append(module.register_forward_pre_hook(before(name)))
-            handles.append(module.register_forward_hook(after(name)))
-        for name, module, _ in owners:
-            handles.append(module.register_forward_hook(called(name)))
-
+        owners = _parameter_owners(model)
+        hooks = _ProbeHooks(activation_modules(model), owners)
         was_training = model.training
         model.eval()
         try:
-            # A compiled model (torch.compile) would skip the hooks: probe it eagerly.
-            with _eager(), torch.enable_grad():
-                try:
-                    loss = self.loss_fn(model(x), y)
-                finally:
-                    for handle in handles:
-                        handle.remove()
-                wanted = [z for _, _, z, _ in calls if z.requires_grad]
-                flat = [p for _, _, params in owners for p in params]
-                grads = torch.autograd.grad(loss, wanted + flat, allow_unused=True)
-            z_grads = iter(grads[: len(wanted)])
-            p_grads = iter(grads[len(wanted) :])
-            with torch.no_grad():
-                values = self._layer_values(calls, z_grads)
-                for name, _, params in owners:
-                    gs = [next(p_grads) for _ in params]
-                    values[f"{PREFIX}/grad_norm/{name}"] = _norm(
-                        [g for g in gs if g is not None], params[0]
-                    )
-                    values[f"{PREFIX}/weight_norm/{name}"] = _norm(params, params[0])
+            values = self._probe(model, x, y, hooks, owners)
         finally:
             model.train(was_training)
 
-        self.activation_layers = [label for label, *_ in calls]
+        self.activation_layers = [label for label, *_ in hooks.calls]
         by_name = {name: module for name, module, _ in owners}
-        self.parameter_layers = [n for n in parameter_order if n in by_name] + [
-            n for n in by_name if n not in parameter_order
+        self.parameter_layers = [n for n in hooks.parameter_order if n in by_name] + [
+            n for n in by_name if n not in hooks.parameter_order
         ]
         names = list(values)
         flat_values = torch.stack([values[n].float() for n in names]).cpu().tolist()
         return {name: float(v) for name, v in zip(names, flat_values, strict=True)}
 
+    def _probe(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        hooks: _ProbeHooks,
+        owners: Sequence[_Owner],
+    ) -> dict[str, torch.Tensor]:
+        """The probe's forward pass (eager, through ``hooks``, which it then removes) and its
+        gradients, and the values of every activation layer and parameter owner from them."""
+        # A compiled model (torch.compile) would skip the hooks: probe it eagerly.
+        with _eager(), torch.enable_grad():
+            try:
+                loss = self.loss_fn(model(x), y)
+            finally:
+                hooks.remove()
+            wanted = [z for _, _, z, _ in hooks.calls if z.requires_grad]
+            flat = [p for _, _, params in owners for p in params]
+            grads = torch.autograd.grad(loss, wanted + flat, allow_unused=True)
+        z_grads = iter(grads[: len(wanted)])
+        p_grads = iter(grads[len(wanted) :])
+        with torch.no_grad():
+            values = self._layer_values(hooks.calls, z_grads)
+            values.update(_parameter_norms(owners, p_grads))
+        return values
+
     def _layer_values(
         self,
-        calls: Sequence[tuple[str, nn.Module, torch.Tensor, torch.Tensor]],
+        calls: Sequence[_Call],
         z_grads: Any,
     ) -> dict[str, torch.Tensor]:
         values: dict[str, torch.Tensor] = {}
@@ -387,3 +352,70 @@ def _norm(tensors: Sequence[torch.Tensor], like: torch.Tensor) -> torch.Tensor:
     if not tensors:
         return torch.zeros((), device=like.device)
     return torch.linalg.vector_norm(torch.stack([t.float().norm() for t in tensors]))
+
+
+def _parameter_owners(model: nn.Module) -> list[_Owner]:
+    """The modules of ``model`` holding trainable parameters of their own, in module order."""
+    owners = [
+        (name, module, [p for p in module.parameters(recurse=False) if p.requires_grad])
+        for name, module in model.named_modules()
+    ]
+    return [(name, module, params) for name, module, params in owners if params]
+
+
+def _parameter_norms(owners: Sequence[_Owner], grads: Iterator[Any]) -> dict[str, torch.Tensor]:
+    """Per owner, the norm of its parameters' gradients (``grads``, in owner and parameter order;
+    None for one the loss does not reach) and of the parameters themselves."""
+    values: dict[str, torch.Tensor] = {}
+    for name, _, params in owners:
+        gs = [next(grads) for _ in params]
+        values[f"{PREFIX}/grad_norm/{name}"] = _norm([g for g in gs if g is not None], params[0])
+        values[f"{PREFIX}/weight_norm/{name}"] = _norm(params, params[0])
+    return values
+
+
+class _ProbeHooks:
+    """Forward hooks for one probe: each call of an activation module, with its input (the
+    pre-activation ``z``) and output ``a``, in ``calls``; the order in which the parameter owners
+    run in ``parameter_order``. :meth:`remove` takes the hooks off again."""
+
+    def __init__(
+        self, activations: Sequence[tuple[str, nn.Module]], owners: Sequence[_Owner]
+    ) -> None:
+        self.calls: list[_Call] = []
+        self.parameter_order: list[str] = []
+        self._pending: dict[int, list[torch.Tensor]] = {}
+        self._call_counts: dict[str, int] = {}
+        self._handles: list[Any] = []
+        for name, module in activations:
+            self._handles.append(module.register_forward_pre_hook(self._before))
+            self._handles.append(module.register_forward_hook(functools.partial(self._after, name)))
+        for name, module, _ in owners:
+            self._handles.append(module.register_forward_hook(functools.partial(self._ran, name)))
+
+    def remove(self) -> None:
+        """Take every hook off its module."""
+        for handle in self._handles:
+            handle.remove()
+
+    def _before(self, module: nn.Module, args: tuple[Any, ...]) -> Any:
+        if not args or not isinstance(args[0], torch.Tensor):
+            return None
+        self._pending.setdefault(id(module), []).append(args[0])
+        # An in-place activation (ReLU(inplace=True)) must not overwrite the tensor whose
+        # gradient we want, so it gets a copy.
+        return (args[0].clone(), *args[1:])
+
+    def _after(self, name: str, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        stack = self._pending.get(id(module))
+        if not stack or not isinstance(output, torch.Tensor):
+            return
+        count = self._call_counts[name] = self._call_counts.get(name, 0) + 1
+        label = name if count == 1 else f"{name}#{count}"
+        if count == 2:  # name the first call #1 too, now that there are several
+            self.calls[:] = [(f"{name}#1" if c[0] == name else c[0], *c[1:]) for c in self.calls]
+        self.calls.append((label, module, stack.pop(), output))
+
+    def _ran(self, name: str, module: nn.Module, args: Any, output: Any) -> None:
+        if name not in self.parameter_order:
+            self.parameter_order.append(name)

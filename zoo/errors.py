@@ -42,6 +42,10 @@ class RunInUseError(ZooError):
     """Another process holds the run directory (it is training or resuming that run)."""
 
 
+class RunDamagedError(ZooError):
+    """A run directory whose own files cannot be read back (a damaged ``config.json``)."""
+
+
 class DuplicateComponentError(ZooError):
     """Two plugins registered the same (normalised) name."""
 

@@ -1,28 +1,25 @@
-"""The one LightningModule that trains any registered architecture as a classifier, and the
-Trainer parts that keep its steps cheap.
+"""The one LightningModule that trains any registered architecture as a classifier, its loss and
+metrics, and the optimizers it can use.
 
 Nothing costs per step what it need not: the epoch metrics are sums kept on the device (no
 ``.item()`` and no host-device sync per step), per-step values are logged only on the steps
-Lightning writes to its loggers (every ``log_every_n_steps``), the optimizers use torch's fused
-kernels where the parameters' device and dtype have them, and the profiler, progress bar and
-checkpoint callback that ``zoo.train`` gives the Trainer do nothing on a step that they need not.
+Lightning writes to its loggers (every ``log_every_n_steps``), and the optimizers use torch's
+fused kernels where the parameters' device and dtype have them. What saves time by relying on
+Lightning's or torch's internals is applied through :mod:`zoo._speedups`; the Trainer's
+checkpoint callback, progress bar and profiler are in :mod:`zoo.callbacks`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import inspect
-import time
 from collections.abc import Sequence
 from typing import Any
 
 import lightning as L
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
-from lightning.pytorch.profilers import PassThroughProfiler
 from torch import nn
 
+from zoo import _speedups as speedups
 from zoo.api import create_model
 from zoo.errors import ZooUsageError
 
@@ -47,7 +44,7 @@ def create_optimizer(
 ) -> torch.optim.Optimizer:
     """The optimizer ``name`` over ``parameters``, with torch's fused kernel where the
     parameters' device and dtype have one (CPU and CUDA float tensors), else torch's default
-    (the foreach kernels where they exist)."""
+    (the foreach kernels where they exist); and :func:`zoo._speedups.optimizer`'s speed-up."""
     class_name, default_lr, extra = OPTIMIZERS[check_optimizer(name)]
     optimizer_class = getattr(torch.optim, class_name)
     options = {"lr": default_lr if lr is None else lr, **extra}
@@ -55,71 +52,10 @@ def create_optimizer(
         optimizer: torch.optim.Optimizer = optimizer_class(parameters, fused=True, **options)
     except (RuntimeError, TypeError, ValueError):  # no fused kernel for this device or dtype
         optimizer = optimizer_class(parameters, **options)
-    if all(p.device.type == "cpu" for group in optimizer.param_groups for p in group["params"]):
-        # Adam's step() checks that it is not being captured into a CUDA graph, which CPU
-        # parameters never are. On a CUDA build of torch without a GPU that check loads NVML on
-        # every step once Lightning has set PYTORCH_NVML_BASED_CUDA_CHECK=1 (~30 µs a step).
-        optimizer._accelerator_graph_capture_health_check = _no_check  # type: ignore[method-assign]
-    return optimizer
+    return speedups.optimizer(optimizer)
 
 
-def _no_check() -> None:
-    return None
-
-
-class NullProfiler(PassThroughProfiler):
-    """Lightning's default profiler (which profiles nothing), without its cost: the default
-    builds a generator-based context manager around each of the dozens of hooks it calls per
-    step. Pass ``profiler="simple"`` (or any other) to the Trainer to profile."""
-
-    _context = contextlib.nullcontext()
-
-    def profile(self, action_name: str) -> contextlib.nullcontext[None]:  # type: ignore[override]
-        return self._context
-
-
-class ThrottledProgressBar(TQDMProgressBar):
-    """Lightning's tqdm progress bar, redrawn at most ``per_second`` times a second (and at the end
-    of every epoch), however many steps a second run: a redraw costs more than a small model's
-    step, and Lightning's bar redraws every ``refresh_rate`` steps, whatever their speed."""
-
-    def __init__(self, per_second: float = 10.0) -> None:
-        super().__init__()
-        self.interval = 1.0 / per_second
-        self._last_redraw = 0.0
-
-    def _should_update(self, current: int, total: int | float) -> bool:
-        if not self.is_enabled:
-            return False
-        now = time.monotonic()
-        if current == total or now - self._last_redraw >= self.interval:
-            self._last_redraw = now
-            return True
-        return False
-
-
-class EpochCheckpoint(ModelCheckpoint):
-    """``ModelCheckpoint`` that saves after validation and at the end of epochs only (it takes no
-    ``every_n_train_steps`` or ``train_time_interval``), so that it costs nothing per step."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        for option in ("every_n_train_steps", "train_time_interval"):
-            if kwargs.get(option):
-                raise ValueError(f"EpochCheckpoint does not save by {option}; use ModelCheckpoint")
-        super().__init__(**kwargs)
-        # Lightning formats the state key (a repr of the settings) around every hook it calls;
-        # it is ModelCheckpoint's own, so checkpoints resume with either class.
-        key = super().state_key.removeprefix(type(self).__qualname__)
-        self._state_key = ModelCheckpoint.__qualname__ + key
-
-    @property
-    def state_key(self) -> str:
-        return self._state_key
-
-    def on_train_batch_end(self, *args: Any, **kwargs: Any) -> None:
-        return None  # ModelCheckpoint saves here only every N steps or minutes
-
-
+@speedups.apply_to_module
 class ZooClassifier(L.LightningModule):
     """Wraps ``create_model(arch, act=act, ...)`` with a classification loss and metrics.
 
@@ -172,14 +108,6 @@ class ZooClassifier(L.LightningModule):
         self._compile_pending = compile
         self._totals: dict[str, _Totals] = {}  # per stage, reset at the start of each epoch
         self._resumed_totals: dict[str, Any] = {}  # of the epoch a checkpoint stopped in
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        # Lightning sets _current_fx_name around every hook it calls, dozens of times a step;
-        # nn.Module.__setattr__ looks through parameters, buffers and submodules each time.
-        if name == "_current_fx_name":
-            object.__setattr__(self, name, value)
-        else:
-            super().__setattr__(name, value)
 
     def configure_model(self) -> None:
         # Compiled here, in the process that trains (ddp_spawn pickles the module, and compiled
@@ -320,10 +248,3 @@ class _Totals:
         self.loss_sum = torch.zeros((), dtype=dtype, device=device)
         self.correct = torch.zeros((), dtype=torch.int64, device=device)
         self.count = 0
-
-
-# Lightning inspects training_step's signature on every step (does it take batch_idx?); a stored
-# signature makes inspect return at once instead of rebuilding it from the code object.
-ZooClassifier.training_step.__signature__ = inspect.signature(  # type: ignore[attr-defined]
-    ZooClassifier.training_step
-)

@@ -14,12 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zoo.errors import ZooError, ZooUsageError
+from zoo.runs import METRICS_FILE, RunCurves, read_curves
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
-
-    from zoo.compare import RunCurves
 
 INSTALL_HINT = "pip install 'lightning-zoo[plot]'"
 #: Colours of the compared activations, in order (matplotlib's tab10).
@@ -133,12 +132,10 @@ def plot_activations(
 def plot_run(run_dir: str | os.PathLike[str], output: str | os.PathLike[str] | None = None) -> Path:
     """Draw a run's loss and accuracy curves and, for a ``--diagnostics`` run, its dead and
     saturated fractions and gradient norms per layer. Defaults to ``RUN_DIR/curves.png``."""
-    from zoo.compare import read_run
-
     path = Path(run_dir)
-    if not (path / "metrics.csv").is_file():
-        raise ZooUsageError(f"{path} is not a run directory: it has no metrics.csv")
-    run = read_run(path)
+    if not (path / METRICS_FILE).is_file():
+        raise ZooUsageError(f"{path} is not a run directory: it has no {METRICS_FILE}")
+    run = read_curves(path)
     plt = _pyplot()
     panels = ["loss", "acc"]
     panels += [stat for stat in ("dead", "saturated", "grad_norm") if run.layers(stat)]

@@ -28,6 +28,7 @@ from zoo.errors import (
     PluginError,
     UnknownComponentError,
     ZooError,
+    ZooUsageError,
 )
 
 Kind = Literal["activation", "architecture", "dataset"]
@@ -162,8 +163,12 @@ class Component:
         self.check_arguments(kwargs)
         try:
             return self.factory(**core_kwargs, **kwargs)
+        except ComponentSpecError:
+            raise
+        except ZooUsageError as error:  # the factory said what is wrong; say of which option
+            raise ComponentSpecError(str(error), kind=self.kind) from error
         except ZooError:
-            raise  # the factory already said what is wrong
+            raise
         except (TypeError, ValueError) as error:
             raise ComponentSpecError(
                 f"{self.kind} {self.name!r} could not be built with {dict(kwargs)!r}: {error}",

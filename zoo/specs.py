@@ -46,7 +46,7 @@ def parse_spec(spec: str | ComponentSpec) -> ComponentSpec:
     name, sep, args = spec.strip().partition(":")
     name = name.strip()
     if not name:
-        raise ComponentSpecError(f"component spec {spec!r} has no name")
+        raise ComponentSpecError(f"component spec {_abridged(spec)} has no name")
     kwargs: dict[str, Any] = {}
     if sep:
         for part in _split_top_level(args, spec):
@@ -54,11 +54,11 @@ def parse_spec(spec: str | ComponentSpec) -> ComponentSpec:
             key = key.strip()
             if not eq or not _KEY.fullmatch(key):
                 raise ComponentSpecError(
-                    f"in {spec!r}: {part.strip()!r} is not key=value "
+                    f"in {_abridged(spec)}: {part.strip()!r} is not key=value "
                     f"(write e.g. {name}:negative_slope=0.2)"
                 )
             if key in kwargs:
-                raise ComponentSpecError(f"in {spec!r}: argument {key!r} is given twice")
+                raise ComponentSpecError(f"in {_abridged(spec)}: argument {key!r} is given twice")
             kwargs[key] = _parse_value(raw.strip(), key, spec)
     return ComponentSpec(name, kwargs)
 
@@ -83,16 +83,16 @@ def _split_top_level(args: str, spec: str) -> list[str]:
             stack.append(_CLOSING[char])
         elif char in ")]}":
             if not stack or stack.pop() != char:
-                raise ComponentSpecError(f"in {spec!r}: unbalanced {char!r}")
+                raise ComponentSpecError(f"in {_abridged(spec)}: unbalanced {char!r}")
         elif char == "," and not stack:
             parts.append(args[start:i])
             start = i + 1
         i += 1
     if quote or stack:
-        raise ComponentSpecError(f"in {spec!r}: unclosed {quote or 'bracket'}")
+        raise ComponentSpecError(f"in {_abridged(spec)}: unclosed {quote or 'bracket'}")
     parts.append(args[start:])
     if any(not part.strip() for part in parts):
-        raise ComponentSpecError(f"in {spec!r}: empty argument (stray comma?)")
+        raise ComponentSpecError(f"in {_abridged(spec)}: empty argument (stray comma?)")
     return parts
 
 
@@ -103,6 +103,11 @@ def _parse_value(raw: str, key: str, spec: str) -> Any:
         if _BARE_WORD.fullmatch(raw):
             return raw
         raise ComponentSpecError(
-            f"in {spec!r}: the value of {key!r}, {raw!r}, is not a Python literal "
-            f"(numbers, strings, tuples, lists, True/False/None)"
+            f"in {_abridged(spec)}: the value of {key!r}, {_abridged(raw)}, is not a Python "
+            "literal (numbers, strings, tuples, lists, True/False/None)"
         ) from None
+
+
+def _abridged(text: str, limit: int = 80) -> str:
+    """``repr(text)``, cut to about ``limit`` characters: error messages echo what was typed."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + f"… ({len(text)} characters)"

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import random
+import re
 import sys
 import time
 import warnings
@@ -23,10 +24,16 @@ from pathlib import Path
 from typing import Any
 
 from zoo.api import DEFAULT_BATCH_SIZE, resolve
-from zoo.config import RunConfig, field_names
-from zoo.errors import TrainingInterrupted, ZooError, ZooUsageError
+from zoo.config import OPTIMIZER_NAMES, RunConfig, field_names, flag
+from zoo.errors import (
+    ConfigError,
+    RunDamagedError,
+    TrainingInterrupted,
+    ZooError,
+    ZooUsageError,
+)
 from zoo.loader import plugin_of
-from zoo.runs import DEFAULT_OUTPUT_DIR, Run, RunWriteError, read_results
+from zoo.runs import CONFIG_FILE, DEFAULT_OUTPUT_DIR, Run, RunWriteError, read_results
 
 #: Variables that give a process's rank when torchrun, SLURM or Lightning's launcher started it.
 RANK_VARIABLES = ("RANK", "SLURM_PROCID", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK")
@@ -154,7 +161,19 @@ def _resume(path: str | os.PathLike[str], changes: dict[str, Any], **options: An
             f"a resumed run keeps its --{fixed[0].replace('_', '-')}; to train another one, "
             f"start a new run from its configuration: zoo train --config {path / 'config.json'}"
         )
-    config = read_config(path).replace(**changes)
+    if not (path / CONFIG_FILE).is_file():
+        raise ZooUsageError(
+            f"cannot resume: {path} is not a run directory (it has no {CONFIG_FILE}); give a "
+            "directory that zoo train created (zoo runs DIR lists them)"
+        )
+    try:
+        config = read_config(path)
+    except ConfigError as error:
+        raise RunDamagedError(
+            f"cannot resume {path}: {error}. Repair the file, or start the run again with "
+            "zoo train and its options"
+        ) from None
+    config = config.replace(**changes)
     options.pop("output_dir", None)
     return _Composition(config, **options).resume(path)
 
@@ -187,7 +206,8 @@ class _Composition:
             seed = int(inherited) if inherited else random.SystemRandom().randrange(2**31)
         self._build(seed)
         record = self._record(seed, started=datetime.now().isoformat(timespec="seconds"))
-        names = f"{self.arch_spec.name}-{self.act_spec.name}-{self.data_spec.name}"
+        specs = (self.arch_spec, self.act_spec, self.data_spec)
+        names = "-".join(re.sub(r"[^A-Za-z0-9]+", "_", s.name).strip("_") for s in specs)
         run = Run.create(output_dir, names, record) if self.main else Run(output_dir / names)
         with run:
             try:
@@ -227,14 +247,39 @@ class _Composition:
     # -- steps ---------------------------------------------------------------------------------
 
     def _check(self) -> None:
-        """Every name and argument, before anything slow happens."""
-        from zoo.module import check_optimizer
-
+        """Every name and argument, before anything slow happens; then the Trainer settings,
+        before the data loads."""
         c = self.config
         self.arch_component, self.arch_spec = resolve("architecture", c.arch)
         self.act_component, self.act_spec = resolve("activation", c.act)
         self.data_component, self.data_spec = resolve("dataset", c.dataset)
-        check_optimizer(c.optimizer)
+        if c.optimizer.lower() not in OPTIMIZER_NAMES:
+            raise ZooUsageError(
+                f"unknown optimizer {c.optimizer!r}; choose one of {', '.join(OPTIMIZER_NAMES)}"
+            )
+        self._check_trainer_settings()
+
+    def _check_trainer_settings(self) -> None:
+        import lightning as L
+
+        c = self.config
+        try:
+            with _quiet_lightning(progress=False):
+                L.Trainer(
+                    accelerator=c.accelerator, devices=c.devices, strategy=c.strategy,
+                    num_nodes=c.num_nodes, precision=c.precision,  # type: ignore[arg-type]
+                    logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                    enable_model_summary=False,
+                )  # fmt: skip
+        except Exception as error:  # Lightning says what is wrong: a misconfiguration, a
+            # missing package (torch_xla), a bad device index
+            given = [
+                f"{flag(name)} {getattr(c, name)}"
+                for name in ("accelerator", "devices", "strategy", "num_nodes", "precision")
+                if getattr(c, name) != getattr(RunConfig, name)
+            ]
+            where = f" ({' '.join(given)})" if given else ""
+            raise ZooUsageError(f"invalid trainer setting{where}: {error}") from None
 
     def _check_not_finished(self, run: Run) -> None:
         results = read_results(run.path)
@@ -375,9 +420,9 @@ class _Composition:
         import lightning as L
         from lightning.fabric.utilities.exceptions import MisconfigurationException
 
+        from zoo.callbacks import EpochCheckpoint, NullProfiler, ThrottledProgressBar
         from zoo.checkpoints import AtomicCheckpointIO
         from zoo.guard import CheckpointSync, LastCheckpoint, RunGuard, RunMetadata, RunRecorder
-        from zoo.module import EpochCheckpoint, NullProfiler, ThrottledProgressBar
 
         c = self.config
         model_checkpoint = EpochCheckpoint(
@@ -419,9 +464,7 @@ class _Composition:
                     **{"profiler": NullProfiler(), **self.trainer_options},
                 )
         except (MisconfigurationException, ValueError, TypeError, ImportError) as error:
-            c = self.config
-            where = f"--accelerator {c.accelerator} --devices {c.devices} --strategy {c.strategy}"
-            raise ZooUsageError(f"invalid trainer setting ({where}): {error}") from None
+            raise ZooUsageError(f"invalid trainer setting: {error}") from None
         return trainer
 
     def _diagnostics(self) -> list[Any]:

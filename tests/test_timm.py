@@ -1,9 +1,8 @@
-"""Breadth: the cnn, the timm bridge (a family of names), timm's activations, `--act default`,
-and the accuracy benchmark's table."""
+"""The timm bridge: timm's activations, every timm model as ``timm/<name>`` with any
+activation, and ``--act default``."""
 
 from __future__ import annotations
 
-import importlib.util
 import pickle
 import subprocess
 import sys
@@ -17,7 +16,6 @@ from torch import nn
 
 import zoo
 from zoo.module import ZooClassifier
-from zoo.registry import Registry
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = "mnist:val_size=100"
@@ -32,156 +30,6 @@ class Sine(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.sin(self.w0 * x)
-
-
-# --- families: one registration, many names ----------------------------------------------------
-
-
-def family_registry(calls: list[int]) -> Registry:
-    def members() -> dict[str, str]:
-        calls.append(1)
-        return {"small_net": "the small one", "big_net": "the big one"}
-
-    def build(member: str, /, act, input_shape, num_classes, width: int = 8) -> tuple:
-        return member, width
-
-    registry = Registry()
-    register = registry.registrar("architecture", "family-plugin")
-    register("nets/*", build, summary="a family of nets", members=members, aliases=("netz/*",))
-    register("plain", lambda act, input_shape, num_classes: None, summary="not a family")
-    return registry
-
-
-def test_family_member_lookup_binds_the_member_name() -> None:
-    calls: list[int] = []
-    registry = family_registry(calls)
-    assert calls == []  # registering does not list the members
-    member = registry.get("architecture", "Nets/Small-Net")
-    assert (member.name, member.member, member.summary) == (
-        "nets/small_net",
-        "small_net",
-        "the small one",
-    )
-    assert member.build({"width": 3}, act=None, input_shape=(1, 2, 2), num_classes=2) == (
-        "small_net",
-        3,
-    )
-    assert registry.get("architecture", "netz/big_net").name == "nets/big_net"  # via the alias
-    assert list(member.parameters()) == ["width"]
-    with pytest.raises(zoo.ComponentSpecError, match="'width' expects int"):
-        member.check_arguments({"width": "wide"})
-    assert calls == [1]  # listed once, then cached
-
-
-def test_family_errors() -> None:
-    registry = family_registry([])
-    with pytest.raises(zoo.UnknownComponentError, match="Did you mean 'nets/small_net'"):
-        registry.get("architecture", "nets/smal_net")
-    for name in ("nets", "nets/*", "NETZ/"):
-        with pytest.raises(zoo.ComponentSpecError, match=r"'nets/\*' is a family.*'nets/<name>'"):
-            registry.get("architecture", name)
-    with pytest.raises(zoo.UnknownComponentError):
-        registry.get("architecture", "plain/small_net")  # not a family
-    register = registry.registrar("architecture", "other")
-    with pytest.raises(ValueError, match="'/'"):
-        register("a/b", lambda: None, summary="slashes are for families")
-    with pytest.raises(ValueError, match="PREFIX/"):
-        register("a", lambda: None, summary="a family needs PREFIX/*", members=list)
-    with pytest.raises(ValueError, match="PREFIX/"):
-        register("b/*", lambda: None, summary="PREFIX/* needs members")
-    with pytest.raises(TypeError, match="members"):
-        register("c/*", lambda: None, summary="bad members", members=42)
-
-
-def test_family_listing_lists_members_only_for_patterns_that_can_match() -> None:
-    calls: list[int] = []
-    registry = family_registry(calls)
-    assert [c.name for c in registry.components("architecture")] == ["nets/*", "plain"]
-    assert [c.name for c in registry.components("architecture", "pla*")] == ["plain"]
-    assert calls == []  # no pattern, or one that cannot match nets/..., lists no members
-    assert [c.name for c in registry.components("architecture", "nets/*")] == [
-        "nets/big_net",
-        "nets/small_net",
-    ]
-    assert [c.name for c in registry.components("architecture", "*SMALL*")] == ["nets/small_net"]
-    assert [c.name for c in registry.components("architecture", "n*")] == [
-        "nets/big_net",
-        "nets/small_net",
-    ]
-    assert [c.name for c in registry.components("architecture", "nets")] == ["nets/*"]
-
-
-def test_failing_member_list_is_a_plugin_error() -> None:
-    registry = Registry()
-
-    def members() -> list[str]:
-        raise ModuleNotFoundError("No module named 'somelib'")
-
-    registry.registrar("architecture", "broken")("lib/*", print, summary="x", members=members)
-    with pytest.raises(zoo.PluginError, match=r"'broken'.*somelib"):
-        registry.get("architecture", "lib/model")
-
-
-# --- the cnn -----------------------------------------------------------------------------------
-
-
-def test_cnn_default_structure() -> None:
-    model = zoo.create_model("cnn", act="relu", input_shape=(1, 28, 28), num_classes=10)
-    kinds = [type(m).__name__ for m in model]
-    stage = ("Conv2d", "BatchNorm2d", "ReLU", "Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d")
-    assert kinds == [*stage, *stage, "Flatten", "Dropout", "Linear", "ReLU", "Dropout", "Linear"]
-    assert [m.out_channels for m in model if isinstance(m, nn.Conv2d)] == [32, 32, 64, 64]
-    assert all(m.bias is None for m in model if isinstance(m, nn.Conv2d))  # BatchNorm has one
-    first, last = (m for m in model if isinstance(m, nn.Linear))
-    assert first.in_features == 64 * 7 * 7 and last.out_features == 10
-    assert {m.p for m in model if isinstance(m, nn.Dropout)} == {0.25}
-    assert sum(p.numel() for p in model.parameters()) == 468_010
-    assert model(torch.randn(5, 1, 28, 28)).shape == (5, 10)
-
-
-def test_cnn_options() -> None:
-    model = zoo.create_model(
-        "cnn:channels=(8,16,32),convs=1,batchnorm=False,dropout=0.0,hidden=20",
-        act="leakyrelu:negative_slope=0.2",
-        input_shape=(3, 32, 32),
-        num_classes=5,
-    )
-    assert not any(isinstance(m, nn.BatchNorm2d) for m in model)
-    assert all(m.bias is not None for m in model if isinstance(m, nn.Conv2d))
-    acts = [m for m in model if isinstance(m, nn.LeakyReLU)]
-    assert len(acts) == 4 and {m.negative_slope for m in acts} == {0.2}
-    assert len({id(m) for m in acts}) == 4  # a fresh module per place
-    assert {m.p for m in model if isinstance(m, nn.Dropout)} == {0.0}
-    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 5)
-    deeper = zoo.create_model("cnn:channels=(8,),convs=3", input_shape=(1, 28, 28), num_classes=2)
-    assert sum(isinstance(m, nn.Conv2d) for m in deeper) == 3
-    # Inputs too small to pool are not pooled.
-    tiny = zoo.create_model("cnn:channels=(4,4,4)", input_shape=(1, 3, 3), num_classes=2)
-    assert sum(isinstance(m, nn.MaxPool2d) for m in tiny) == 1
-    assert tiny(torch.randn(2, 1, 3, 3)).shape == (2, 2)
-
-
-@pytest.mark.parametrize(
-    "spec",
-    ["cnn:channels=()", "cnn:channels=(0,)", "cnn:convs=0", "cnn:dropout=1.0", "cnn:hidden=0"],
-)
-def test_cnn_bad_options(spec: str) -> None:
-    with pytest.raises(zoo.ComponentSpecError):
-        zoo.create_model(spec, input_shape=(1, 28, 28), num_classes=10)
-
-
-def test_cnn_learns_the_tiny_dataset(tiny_mnist: Path, tmp_path: Path) -> None:
-    result = zoo.train(
-        "cnn:channels=(8,16)",
-        act="gelu",
-        dataset=TINY,
-        epochs=2,
-        seed=0,
-        data_dir=tiny_mnist,
-        output_dir=tmp_path,
-        progress=False,
-    )
-    assert result.test_acc > 0.9
 
 
 # --- timm's activations ------------------------------------------------------------------------
@@ -226,6 +74,17 @@ def test_default_activation_is_relu_for_zoo_architectures() -> None:
     assert type(pickle.loads(pickle.dumps(module))) is type(module)
     model = zoo.create_model("mlp", act="default", input_shape=(1, 28, 28), num_classes=10)
     assert isinstance(model[2], nn.ReLU)
+
+
+def test_default_activation_belongs_to_the_activations_plugin() -> None:
+    (component,) = zoo.list_activations("default")
+    assert component.plugin == "activations"
+    try:
+        zoo.configure_plugins(block=["timm_models"], autoload=False)
+        assert type(zoo.create_activation("default")).__name__ == "DefaultActivation"
+        assert "timm/*" not in [c.name for c in zoo.list_architectures()]
+    finally:
+        zoo.configure_plugins()
 
 
 # --- the timm bridge ---------------------------------------------------------------------------
@@ -394,44 +253,3 @@ def test_timm_pretrained_fails_fast_and_clearly_offline(monkeypatch: pytest.Monk
     assert time.monotonic() - started < 15
     assert "pretrained weights for timm/resnet18" in str(caught.value)
     assert "HF_HUB_OFFLINE=1" in str(caught.value)
-
-
-# --- the accuracy benchmark's table ------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def accuracy():
-    spec = importlib.util.spec_from_file_location("accuracy", ROOT / "benchmarks/accuracy.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_accuracy_table(accuracy) -> None:
-    epochs = {"mlp": 10, "cnn": 3}
-    results = {}
-    for act, acc in zip(accuracy.ACTIVATIONS, (0.981, 0.9805, 0.975, 0.979, 0.982), strict=True):
-        key = accuracy.run_key("mlp", act, "mnist", 10, 0)
-        results[key] = {"test_acc": acc, "train_seconds": 30.4}
-    table = accuracy.render_table(results, epochs, 0, "a test machine")
-    assert "| mnist | mlp 256-128-100 | 10 | 98.10 % (30 s) | 98.05 % (30 s) |" in table
-    assert "97.05 %" in table and "88.3 %" in table and "92.5 %" in table
-    assert (
-        "- mnist mlp ≥ 98.0 %: **met** by relu, leakyrelu, gelu (best gelu 98.20 %); "
-        "not by sigmoid 97.50 %, tanh 97.90 %."
-    ) in table
-    assert "- mnist cnn ≥ 99.3 %: not measured." in table
-    assert "--mlp-epochs 10 --cnn-epochs 3 --seed 0" in table
-
-    readme = f"intro\n{accuracy.START}\nold table\n{accuracy.END}\nrest\n"
-    updated = accuracy.replace_between_markers(readme, "new table")
-    assert updated == f"intro\n{accuracy.START}\nnew table\n{accuracy.END}\nrest\n"
-    with pytest.raises(ValueError, match="markers"):
-        accuracy.replace_between_markers("no markers", "x")
-
-
-def test_readme_has_the_accuracy_table(accuracy) -> None:
-    readme = (ROOT / "README.md").read_text()
-    assert accuracy.START in readme and accuracy.END in readme
-    assert "python benchmarks/accuracy.py" in readme
