@@ -13,8 +13,9 @@ import click
 import zoo
 from zoo.cli.options import given_options, run_config, run_options
 from zoo.config import load_config
+from zoo.errors import RunAlreadyFinished
 from zoo.runs import DEFAULT_OUTPUT_DIR
-from zoo.training import RunAlreadyFinished, TrainResult, is_main_process
+from zoo.training import TrainResult, is_main_process
 
 
 @click.command(

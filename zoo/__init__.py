@@ -19,13 +19,17 @@ from zoo.api import (
 )
 from zoo.config import RunConfig
 from zoo.errors import (
+    CheckpointError,
     ComponentSpecError,
     ConfigError,
     CorruptDataError,
     DataNotFoundError,
     DuplicateComponentError,
     NonFiniteLossError,
+    RunAlreadyFinished,
+    RunDamagedError,
     RunInUseError,
+    RunWriteError,
     TrainingInterrupted,
     UnknownComponentError,
     ZooError,
@@ -43,9 +47,10 @@ from zoo.loader import (
 )
 from zoo.registry import Component
 from zoo.specs import ComponentSpec, parse_spec
-from zoo.training import RunAlreadyFinished, TrainResult, resume, run, train
+from zoo.training import TrainResult, resume, run, train
 
 __all__ = [
+    "CheckpointError",
     "Component",
     "ComponentSpec",
     "ComponentSpecError",
@@ -59,7 +64,9 @@ __all__ = [
     "Register",
     "RunAlreadyFinished",
     "RunConfig",
+    "RunDamagedError",
     "RunInUseError",
+    "RunWriteError",
     "TrainResult",
     "TrainingInterrupted",
     "UnknownComponentError",

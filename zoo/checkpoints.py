@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
-from zoo.errors import UnknownComponentError, ZooError, ZooUsageError
+from zoo.errors import CheckpointError, UnknownComponentError, ZooUsageError
 from zoo.module import ZooClassifier
 
 #: The hyperparameters a lightning-zoo checkpoint may carry; any other key is refused.
@@ -41,10 +41,6 @@ MAX_INPUT_SIDE = 4096
 MAX_INPUT_VALUES = 2**26
 #: At most this many classes.
 MAX_CLASSES = 100_000
-
-
-class CheckpointError(ZooError):
-    """A checkpoint that cannot be read, is not plain data, or cannot be written."""
 
 
 def resolve_checkpoint(path: str | os.PathLike[str]) -> Path:

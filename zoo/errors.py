@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ZooError(Exception):
     """Base class of every error lightning-zoo raises on purpose."""
@@ -40,6 +42,27 @@ class ConfigError(ZooUsageError):
 
 class RunInUseError(ZooError):
     """Another process holds the run directory (it is training or resuming that run)."""
+
+
+class RunWriteError(ZooError):
+    """A run's file could not be written (disk full, read-only, no permission)."""
+
+    def __init__(self, what: str, error: OSError | None) -> None:
+        reason = f": {error.strerror or error}" if error is not None else ""
+        super().__init__(f"{what}{reason}")
+
+
+class CheckpointError(ZooError):
+    """A checkpoint that cannot be read, is not plain data, or cannot be written."""
+
+
+class RunAlreadyFinished(ZooError):
+    """``--resume`` of a run that has nothing left to train; ``result`` is its
+    :class:`zoo.TrainResult`."""
+
+    def __init__(self, message: str, result: Any) -> None:
+        super().__init__(message)
+        self.result = result
 
 
 class RunDamagedError(ZooError):

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.config import ConfigError, RunConfig, parse_json
-from zoo.errors import RunInUseError, ZooError
+from zoo.errors import RunInUseError, RunWriteError
 
 DEFAULT_OUTPUT_DIR = "runs"
 CONFIG_FILE = "config.json"
@@ -238,14 +238,6 @@ class Run:
             write_atomically(self.path / name, text)
         except OSError as error:
             raise RunWriteError(f"cannot write {self.path / name}", error) from None
-
-
-class RunWriteError(ZooError):
-    """A run's file could not be written (disk full, read-only, no permission)."""
-
-    def __init__(self, what: str, error: OSError | None) -> None:
-        reason = f": {error.strerror or error}" if error is not None else ""
-        super().__init__(f"{what}{reason}")
 
 
 class MetricsHistory:

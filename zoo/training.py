@@ -27,6 +27,7 @@ from zoo.api import DEFAULT_BATCH_SIZE, resolve
 from zoo.config import OPTIMIZER_NAMES, RunConfig, field_names, flag
 from zoo.errors import (
     ConfigError,
+    RunAlreadyFinished,
     RunDamagedError,
     TrainingInterrupted,
     ZooError,
@@ -64,14 +65,6 @@ class TrainResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-class RunAlreadyFinished(ZooError):
-    """``--resume`` of a run that has nothing left to train; ``result`` is its result."""
-
-    def __init__(self, message: str, result: TrainResult) -> None:
-        super().__init__(message)
-        self.result = result
 
 
 def train(
