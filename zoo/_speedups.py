@@ -14,20 +14,22 @@ up on a small model. Each is a small named function, applied by :mod:`zoo.module
 
 elsewhere the class or object is left as it is, with Lightning's and torch's plain behaviour
 (and the same results). The speed-ups, with what each saves per training step of the default
-MLP (``benchmarks/speedups.py``; one CPU thread):
+MLP on one CPU thread, timed on its own inside a real fit (``benchmarks/speedups.py``; within
+whole steps they cost more: an epoch's 860 steps took 0.5-1.1 s longer with all of them off
+than the 1.15-1.4 s they took with all on, in five runs on a shared 2-core machine):
 
-* ``hook_name``: ``_current_fx_name``, which Lightning sets around every hook it calls, set as a
-  plain attribute, not through ``nn.Module.__setattr__`` (≈40 µs a step);
+* ``hook_name``: ``_current_fx_name``, which Lightning sets around every hook it calls (44 times
+  a step), set as a plain attribute, not through ``nn.Module.__setattr__`` (≈50-90 µs a step);
 * ``step_signature``: ``training_step``'s signature stored on it, for the ``inspect`` Lightning
-  runs on every step (≈5 µs);
+  runs on every step (≈6 µs);
 * ``graph_capture_check``: torch's CUDA-graph capture check skipped on optimizers of CPU
-  parameters, which on a CUDA build without a GPU loads NVML on every step (≈30-65 µs);
+  parameters, which on a CUDA build without a GPU loads NVML on every step (≈40 µs);
 * ``state_key``: the checkpoint callback's state key, which Lightning formats around every hook
-  it calls, formatted once (≈10 µs);
+  it calls (6 times a step), formatted once (≈8 µs);
 * ``checkpoint_step``: the checkpoint callback's per-step check skipped, for a callback that
-  never saves by steps or time (≈10 µs);
-* ``throttled_redraws``: the progress bar redrawn at most ``interval`` seconds apart, not every
-  ``refresh_rate`` steps (≈50 µs against a redraw every 20 steps; more against every step).
+  never saves by steps or time (≈2.5 µs);
+* ``throttled_redraws``: the progress bar redrawn at most every ``interval`` seconds, not every
+  ``refresh_rate`` steps (≈70-120 µs against Lightning's default, a redraw every step).
 
 :func:`applied` says which are in effect. ``tests/test_lightning_internals.py`` checks that each
 assumption still holds on the installed versions, and that training without the speed-ups
