@@ -276,3 +276,17 @@ def test_sigterm_mid_epoch_on_real_mnist_then_resume(real_mnist: Path, tmp_path:
     assert [r["epoch"] for r in rows(run_dir) if r["val_acc"]] == ["0", "1"]
     assert rows(run_dir) == rows(want["run_dir"])
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
+
+
+@pytest.mark.parametrize("step", [49, 50, 70])  # a probe is taken as step 50 ends
+def test_with_diagnostics_stopped_then_resumed_is_the_uninterrupted_run(
+    data: Path, tmp_path: Path, step: int
+) -> None:
+    probed = {**options(data), "diagnostics": True}
+    want = zoo.train(**probed, output_dir=tmp_path / "straight")
+    with pytest.raises(zoo.TrainingInterrupted):
+        zoo.train(**probed, output_dir=tmp_path / "stopped", callbacks=[SignalAt(step)])
+    (run_dir,) = (tmp_path / "stopped").iterdir()
+    got = zoo.resume(run_dir, progress=False)
+    assert any(key.startswith("diag/") for key in rows(got.run_dir)[0])
+    assert_same_run(got, want)

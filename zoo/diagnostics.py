@@ -131,7 +131,8 @@ class ActivationDiagnostics(Callback):
         started = time.perf_counter()
         self._batch = self._probe_batch(trainer)
         self.seconds += time.perf_counter() - started
-        self._record(trainer, pl_module)
+        if trainer.global_step == 0:  # a resumed run was probed when it started
+            self._record(trainer, pl_module)
 
     def on_train_batch_end(
         self,

@@ -82,10 +82,14 @@ def register_architectures(register: Register) -> None:
 def register_datasets(register: Register) -> None:
     """Register datasets.
 
-    A dataset factory is called as ``factory(data_dir=..., batch_size=..., **spec_kwargs)`` and
-    returns a ``lightning.LightningDataModule`` with train, val and test dataloaders that also has
-    the attributes ``input_shape`` (C, H, W), ``num_classes`` and ``class_names``, readable before
-    any data is loaded (see :class:`zoo.data.ClassificationDataModule`).
+    A dataset factory is called as ``factory(data_dir=..., batch_size=..., **spec_kwargs)``
+    (plus ``num_workers=N`` when the user sets ``--num-workers``) and returns a
+    ``lightning.LightningDataModule`` with train, val and test dataloaders of batches
+    ``(float images N x C x H x W, int64 labels N)`` that also has the attributes
+    ``input_shape`` (C, H, W), ``num_classes`` and ``class_names``, readable before any data is
+    loaded, and ``mean`` and ``std`` (per channel, on the ToTensor scale), which ``zoo predict``
+    normalises images with. :class:`zoo.data.VisionDataModule` is all of that for any
+    torchvision-style dataset class; docs/plugins.md has the contract in full.
     """
 
 

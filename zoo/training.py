@@ -431,12 +431,13 @@ class _Composition:
         callbacks = [
             model_checkpoint,
             LastCheckpoint(run.last_checkpoint),
-            RunGuard(run.last_checkpoint),
             RunMetadata(metadata),
             CheckpointSync(run),
             *self._diagnostics(),
             *self.callbacks,
             *([ThrottledProgressBar()] if self.progress else []),
+            # After the others: a step's hooks have all run when a signal stops the run there.
+            RunGuard(run.last_checkpoint),
         ]
         try:
             with _quiet_lightning(self.progress):
