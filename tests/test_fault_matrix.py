@@ -527,8 +527,9 @@ def test_a_disk_filling_up_after_training_leaves_the_run_failed_with_the_reason(
 
     listed = run_zoo("runs", str(full_disk_run.mount), cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
-    (line,) = [line for line in listed.stdout.splitlines() if run_dir.name in line]
+    (line,) = [line for line in listed.stdout.splitlines() if line.startswith(run_dir.name)]
     assert " failed " in f"{line} " and "running" not in line, listed.stdout
+    assert "No space left on device" in listed.stdout  # the reason, on the line below
 
 
 def test_a_failed_resume_keeps_the_reason_the_run_failed(full_disk_run: FullDiskRun) -> None:
