@@ -102,8 +102,8 @@ def _load_file(path: Path) -> Any:
                 f"refused to load {path}: it asks for {named.group(1)}, not only tensors and "
                 "plain data, and lightning-zoo never imports or calls what a checkpoint names"
             ) from error
-        detail = re.search(r"WeightsUnpickler error: ([^\n]*)", str(error))
-        reason = detail.group(1) if detail else _first_line(error)
+        detail = re.search(r"WeightsUnpickler error:\s*([^\n]+)", str(error))
+        reason = detail.group(1).strip() if detail else _first_line(error)
         raise CheckpointError(
             f"cannot read checkpoint {path}: it is truncated, corrupt or not a checkpoint "
             f"({type(error).__name__}: {reason})"
