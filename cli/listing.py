@@ -7,6 +7,7 @@ import json
 import click
 
 import zoo
+from zoo.cli.options import json_option
 from zoo.loader import plugin_of
 from zoo.text import printable
 
@@ -40,7 +41,7 @@ Examples:
 )
 @click.argument("kind_or_pattern", required=False, metavar="[KIND]")
 @click.argument("pattern", required=False)
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+@json_option("Print a JSON list instead of a table.")
 def list_command(kind_or_pattern: str | None, pattern: str | None, as_json: bool) -> None:
     """List registered components. KIND is activations, architectures or datasets (all three
     if left out); PATTERN is an fnmatch pattern, matched case-insensitively, '-' and '_'

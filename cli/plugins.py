@@ -6,6 +6,7 @@ import json
 
 import click
 
+from zoo.cli.options import json_option
 from zoo.loader import list_plugins
 from zoo.text import printable
 
@@ -20,7 +21,7 @@ Examples:
   ZOO_DISABLE_PLUGIN_AUTOLOAD=1 zoo plugins
 """,
 )
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+@json_option("Print a JSON list instead of a table.")
 @click.pass_context
 def plugins_command(ctx: click.Context, as_json: bool) -> None:
     """List plugins: built-in, installed (entry points of group 'zoo') and loaded with -p.

@@ -11,7 +11,13 @@ from typing import Any
 import click
 
 import zoo
-from zoo.cli.options import given_options, run_config, run_options
+from zoo.cli.options import (
+    given_options,
+    json_option,
+    output_dir_option,
+    run_config,
+    run_options,
+)
 from zoo.config import load_config
 from zoo.errors import RunAlreadyFinished
 from zoo.runs import DEFAULT_OUTPUT_DIR
@@ -35,13 +41,7 @@ Examples:
 """,
 )
 @run_options()
-@click.option(
-    "--output-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=DEFAULT_OUTPUT_DIR,
-    show_default=True,
-    help="Where run directories go.",
-)
+@output_dir_option(DEFAULT_OUTPUT_DIR, "Where run directories go.")
 @click.option(
     "--config",
     "config_file",
@@ -56,9 +56,7 @@ Examples:
     help="Continue the run in this directory (or of this last.ckpt) where it stopped: its "
     "weights, optimizer state and place in the data; --epochs or --max-steps extend it.",
 )
-@click.option(
-    "--json", "as_json", is_flag=True, help="Print only one JSON object with the results on stdout."
-)
+@json_option("Print only one JSON object with the results on stdout.")
 @click.pass_context
 def train_command(
     ctx: click.Context,
