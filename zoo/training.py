@@ -34,7 +34,14 @@ from zoo.errors import (
     ZooUsageError,
 )
 from zoo.loader import plugin_of
-from zoo.runs import CONFIG_FILE, DEFAULT_OUTPUT_DIR, Run, RunWriteError, read_results
+from zoo.runs import (
+    CONFIG_FILE,
+    DEFAULT_OUTPUT_DIR,
+    Run,
+    RunWriteError,
+    read_config,
+    read_results,
+)
 
 #: Variables that give a process's rank when torchrun, SLURM or Lightning's launcher started it.
 RANK_VARIABLES = ("RANK", "SLURM_PROCID", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK")
@@ -143,8 +150,6 @@ def run(
 
 
 def _resume(path: str | os.PathLike[str], changes: dict[str, Any], **options: Any) -> TrainResult:
-    from zoo.runs import read_config
-
     path = Path(path).expanduser()
     if path.is_file() and path.suffix == ".ckpt":
         path = path.parent.parent  # a run's checkpoints/last.ckpt names its run
