@@ -23,6 +23,7 @@ from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from zoo.errors import CheckpointError, UnknownComponentError, ZooUsageError
 from zoo.module import ZooClassifier
+from zoo.runs import replace_atomically
 
 #: The hyperparameters a lightning-zoo checkpoint may carry; any other key is refused.
 HPARAM_KEYS = frozenset(
@@ -256,28 +257,14 @@ def save_atomically(data: Any, path: str | os.PathLike[str]) -> None:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
-        with open(temporary, "wb") as file:
-            torch.save(data, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
+        replace_atomically(path, lambda file: torch.save(data, file))
     except (OSError, RuntimeError) as error:  # torch's zip writer reports a failed write so
-        temporary.unlink(missing_ok=True)
         reason = getattr(error, "strerror", None) or _first_line(error)
         raise CheckpointError(
             f"could not write checkpoint {path}: {reason}; "
             "the previous checkpoint there, if any, is unchanged"
         ) from error
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
