@@ -35,6 +35,10 @@ def _option(spec: dataclasses.Field[Any]) -> Callable[[F], F]:
         return click.option(
             flag(spec.name), spec.name, is_flag=True, default=spec.default, help=help_text
         )
+    if types_of(spec) == (tuple,):  # repeatable
+        return click.option(
+            flag(spec.name), spec.name, multiple=True, metavar="SPEC", help=help_text
+        )
     shown = spec.default is not None and "[default:" not in help_text
     return click.option(
         flag(spec.name),

@@ -27,8 +27,9 @@ from zoo.runs import replace_atomically
 
 #: The hyperparameters a lightning-zoo checkpoint may carry; any other key is refused.
 HPARAM_KEYS = frozenset(
-    {"arch", "act", "input_shape", "num_classes", "optimizer", "lr", "dataset", "class_names"}
-)
+    {"arch", "act", "input_shape", "num_classes", "optimizer", "lr", "dataset", "class_names",
+     "scheduler", "warmup_steps", "label_smoothing", "augment", "seed"}
+)  # fmt: skip
 #: Keys that make Lightning or jsonargparse import and call things; refused by name.
 _INSTANTIATION_KEYS = frozenset({"class_path", "init_args", "_target_"})
 

@@ -26,8 +26,6 @@ MAX_SEED = 2**32 - 1
 #: Bounds that keep a mistyped number a usage error instead of an allocator failure.
 MAX_BATCH_SIZE = 2**20
 MAX_EPOCHS = 1_000_000
-#: The optimizers ``--optimizer`` takes (``zoo.module.OPTIMIZERS`` builds them).
-OPTIMIZER_NAMES = ("adam", "adamw", "sgd")
 
 
 def _option(help: str, *, low: int | None = None, high: int | None = None) -> dict[str, Any]:
@@ -48,9 +46,41 @@ class RunConfig:
     )
     lr: float | None = field(
         default=None,
-        metadata=_option("Learning rate [default: 1e-3 for adam/adamw, 1e-2 for sgd]."),
+        metadata=_option("Learning rate [default: the optimizer's, 1e-3 for adam, 1e-2 for sgd]."),
     )
-    optimizer: str = field(default="adam", metadata=_option("adam, adamw or sgd (momentum 0.9)."))
+    optimizer: str = field(
+        default="adam",
+        metadata=_option("Optimizer spec, NAME[:k=v,...], e.g. adamw:weight_decay=0.05."),
+    )
+    scheduler: str | None = field(
+        default=None,
+        metadata=_option("Learning-rate schedule spec, e.g. cosine [default: constant]."),
+    )
+    warmup_steps: int = field(
+        default=0, metadata=_option("Linear learning-rate warm-up over this many steps.", low=0)
+    )
+    label_smoothing: float = field(
+        default=0.0, metadata=_option("Label smoothing of the cross-entropy, 0 to below 1.")
+    )
+    gradient_clip: float | None = field(
+        default=None, metadata=_option("Clip the gradients' global norm to this value.")
+    )
+    accumulate_grad_batches: int = field(
+        default=1,
+        metadata=_option("Accumulate gradients over N batches per step.", low=1, high=2**16),
+    )
+    early_stopping: int | None = field(
+        default=None,
+        metadata=_option("Stop after N epochs without a better val_acc.", low=1, high=MAX_EPOCHS),
+    )
+    augment: tuple[str, ...] = field(
+        default=(),
+        metadata=_option("Training augmentation spec, repeatable, e.g. affine:degrees=10."),
+    )
+    logger: tuple[str, ...] = field(
+        default=(),
+        metadata=_option("Also log to csv, tensorboard, mlflow or wandb; repeatable."),
+    )
     seed: int | None = field(
         default=None,
         metadata=_option("Seed everything [default: random, recorded].", low=0, high=MAX_SEED),
@@ -100,7 +130,23 @@ class RunConfig:
         if isinstance(self.data_dir, os.PathLike):  # a path, kept as the string it spells
             object.__setattr__(self, "data_dir", os.fspath(self.data_dir))
         for spec in fields():
-            _check_value(spec, getattr(self, spec.name))
+            value = getattr(self, spec.name)
+            if isinstance(value, list) and tuple in types_of(spec):  # as JSON gives it
+                object.__setattr__(self, spec.name, value := tuple(value))
+            _check_value(spec, value)
+        for name in ("label_smoothing", "gradient_clip"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise ZooUsageError(f"{flag(name)} must be a finite number, got {value!r}")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ZooUsageError(
+                f"{flag('label_smoothing')} must be at least 0 and below 1, "
+                f"got {self.label_smoothing!r}"
+            )
+        if self.gradient_clip is not None and self.gradient_clip <= 0:
+            raise ZooUsageError(
+                f"{flag('gradient_clip')} must be above 0, got {self.gradient_clip!r}"
+            )
         if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
             raise ZooUsageError(f"{flag('lr')} must be a finite number above 0, got {self.lr!r}")
         if self.max_steps == 0:
@@ -139,6 +185,8 @@ class RunConfig:
                 continue
             if isinstance(value, bool):
                 args.append(flag(spec.name))
+            elif isinstance(value, tuple):
+                args += [part for item in value for part in (flag(spec.name), item)]
             else:
                 args += [flag(spec.name), repr(value) if isinstance(value, float) else str(value)]
         return args
@@ -164,6 +212,8 @@ def flag(name: str) -> str:
 
 def types_of(spec: dataclasses.Field[Any]) -> tuple[type, ...]:
     """The Python types an option takes, from its annotation (``"int | None"``)."""
+    if str(spec.type) == "tuple[str, ...]":  # a repeatable option
+        return (tuple,)
     names = {"str": str, "int": int, "float": float, "bool": bool, "None": type(None)}
     return tuple(names[part.strip()] for part in str(spec.type).split("|"))
 
@@ -178,6 +228,8 @@ def _check_value(spec: dataclasses.Field[Any], value: Any) -> None:
         raise ZooUsageError(
             f"{flag(spec.name)} expects {expected}, got {type(value).__name__} {value!r}"
         )
+    if isinstance(value, tuple) and not all(isinstance(item, str) and item for item in value):
+        raise ZooUsageError(f"{flag(spec.name)} expects specs (non-empty strings), got {value!r}")
     if isinstance(value, int) and not isinstance(value, bool):
         low, high = spec.metadata.get("low"), spec.metadata.get("high")
         if (low is not None and value < low) or (high is not None and value > high):

@@ -94,5 +94,50 @@ def register_datasets(register: Register) -> None:
 
 
 @hookspec
+def register_optimizers(register: Register) -> None:
+    """Register optimizers.
+
+    An optimizer factory is called as ``factory(model, lr=..., **spec_kwargs)`` (``lr`` only
+    when the user sets ``--lr``; the factory's own default applies otherwise) and returns a
+    ``torch.optim.Optimizer`` over ``model``'s parameters. It receives the model, not a list of
+    parameters, so that it can keep weight decay off biases and normalisation layers.
+    """
+
+
+@hookspec
+def register_schedulers(register: Register) -> None:
+    """Register learning-rate schedulers.
+
+    A scheduler factory is called as ``factory(optimizer, total_steps=..., steps_per_epoch=...,
+    **spec_kwargs)``, where ``total_steps`` is the number of optimizer steps the schedule spans
+    (after any ``--warmup-steps``). It returns a ``torch.optim.lr_scheduler.LRScheduler``,
+    stepped after every optimizer step, or a dict in Lightning's ``lr_scheduler`` format
+    (``{"scheduler": s, "interval": "epoch", "monitor": "val_acc"}``) to step it otherwise.
+    """
+
+
+@hookspec
+def register_augmentations(register: Register) -> None:
+    """Register batch augmentations.
+
+    An augmentation factory takes keyword arguments only (those of a spec such as
+    ``affine:degrees=10``) and returns a callable ``augment(images, generator) -> images`` over
+    a training batch on its device: float images ``N x C x H x W`` on the ``ToTensor`` scale
+    (0 to 1, before normalisation), drawing all its randomness, per sample, from the
+    ``torch.Generator`` it is given, so that a seed reproduces and a resumed run continues it.
+    """
+
+
+@hookspec
+def register_loggers(register: Register) -> None:
+    """Register experiment loggers.
+
+    A logger factory is called as ``factory(save_dir=RUN_DIR, **spec_kwargs)`` and returns a
+    ``lightning.pytorch.loggers.Logger``. By default it should keep its files inside the run
+    directory ``save_dir``; spec arguments may point it at a tracking server instead.
+    """
+
+
+@hookspec
 def register_commands(cli: click.Group) -> None:
     """Add click commands to the ``zoo`` command group, e.g. ``cli.add_command(my_command)``."""

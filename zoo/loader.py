@@ -44,6 +44,10 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "zoo.plugins.datasets",
     "zoo.plugins.timm_activations",
     "zoo.plugins.timm_models",
+    "zoo.plugins.optimizers",
+    "zoo.plugins.schedulers",
+    "zoo.plugins.augmentations",
+    "zoo.plugins.loggers",
 )
 
 #: Installed distributions advertise plugins under this entry-point group.

@@ -1,11 +1,11 @@
-"""The one LightningModule that trains any registered architecture as a classifier, its loss and
-metrics, and the optimizers it can use.
+"""The one LightningModule that trains any registered architecture as a classifier: its loss,
+metrics and recipe (optimizer, schedule and augmentations from :mod:`zoo.recipe`).
 
 Nothing costs per step what it need not: the epoch metrics are sums kept on the device (no
 ``.item()`` and no host-device sync per step), per-step values are logged only on the steps
-Lightning writes to its loggers (every ``log_every_n_steps``), and the optimizers use torch's
-fused kernels where the parameters' device and dtype have them. What saves time by relying on
-Lightning's or torch's internals is applied through :mod:`zoo._speedups`; the Trainer's
+Lightning writes to its loggers (every ``log_every_n_steps``), and the built-in optimizers use
+torch's fused kernels where the parameters' device and dtype have them. What saves time by
+relying on Lightning's or torch's internals is applied through :mod:`zoo._speedups`; the Trainer's
 checkpoint callback, progress bar and profiler are in :mod:`zoo.callbacks`.
 """
 
@@ -21,38 +21,7 @@ from torch import nn
 
 from zoo import _speedups as speedups
 from zoo.api import create_model
-from zoo.errors import ZooUsageError
-
-#: name -> (torch.optim class, default learning rate, extra keyword arguments)
-OPTIMIZERS: dict[str, tuple[str, float, dict[str, Any]]] = {
-    "adam": ("Adam", 1e-3, {}),
-    "adamw": ("AdamW", 1e-3, {}),
-    "sgd": ("SGD", 1e-2, {"momentum": 0.9}),
-}
-
-
-def check_optimizer(name: str) -> str:
-    """The optimizer's canonical name, or a :class:`ZooUsageError` listing the choices."""
-    key = name.lower()
-    if key not in OPTIMIZERS:
-        raise ZooUsageError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
-    return key
-
-
-def create_optimizer(
-    name: str, parameters: Sequence[nn.Parameter], lr: float | None = None
-) -> torch.optim.Optimizer:
-    """The optimizer ``name`` over ``parameters``, with torch's fused kernel where the
-    parameters' device and dtype have one (CPU and CUDA float tensors), else torch's default
-    (the foreach kernels where they exist); and :func:`zoo._speedups.optimizer`'s speed-up."""
-    class_name, default_lr, extra = OPTIMIZERS[check_optimizer(name)]
-    optimizer_class = getattr(torch.optim, class_name)
-    options = {"lr": default_lr if lr is None else lr, **extra}
-    try:
-        optimizer: torch.optim.Optimizer = optimizer_class(parameters, fused=True, **options)
-    except (RuntimeError, TypeError, ValueError):  # no fused kernel for this device or dtype
-        optimizer = optimizer_class(parameters, **options)
-    return speedups.optimizer(optimizer)
+from zoo.recipe import BatchAugmenter, create_optimizer, create_schedule, default_lr
 
 
 @speedups.apply_to_module
@@ -80,19 +49,28 @@ class ZooClassifier(L.LightningModule):
         dataset: str | None = None,
         class_names: Sequence[str] | None = None,
         compile: bool = False,
+        scheduler: str | None = None,
+        warmup_steps: int = 0,
+        label_smoothing: float = 0.0,
+        augment: Sequence[str] = (),
+        seed: int = 0,
     ) -> None:
         super().__init__()
-        optimizer = check_optimizer(optimizer)
         self.save_hyperparameters(
             {
                 "arch": str(arch),
                 "act": str(act),
                 "input_shape": [int(n) for n in input_shape],
                 "num_classes": int(num_classes),
-                "optimizer": optimizer,
-                "lr": OPTIMIZERS[optimizer][1] if lr is None else float(lr),
+                "optimizer": str(optimizer),
+                "lr": default_lr(optimizer) if lr is None else float(lr),
                 "dataset": dataset,
                 "class_names": list(class_names) if class_names is not None else None,
+                "scheduler": scheduler,
+                "warmup_steps": int(warmup_steps),
+                "label_smoothing": float(label_smoothing),
+                "augment": [str(spec) for spec in augment],
+                "seed": int(seed),
             }
         )
         self.model = create_model(
@@ -108,6 +86,7 @@ class ZooClassifier(L.LightningModule):
         self._compile_pending = compile
         self._totals: dict[str, _Totals] = {}  # per stage, reset at the start of each epoch
         self._resumed_totals: dict[str, Any] = {}  # of the epoch a checkpoint stopped in
+        self.augmenter: BatchAugmenter | None = None  # set by the run: it needs the dataset
 
     def configure_model(self) -> None:
         # Compiled here, in the process that trains (ddp_spawn pickles the module, and compiled
@@ -121,9 +100,21 @@ class ZooClassifier(L.LightningModule):
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """The cross-entropy of the model's output (log-probabilities or logits)."""
-        if self.returns_log_probs:
+        smoothing = self.hparams.get("label_smoothing", 0.0) if self.training else 0.0
+        if self.returns_log_probs and not smoothing:
             return F.nll_loss(output, target)
-        return F.cross_entropy(output, target)
+        return F.cross_entropy(output, target, label_smoothing=smoothing)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        if self.augmenter and self.trainer.training:
+            from zoo._lightning import batches_trained_in_epoch
+
+            images, labels = batch
+            trainer = self.trainer
+            epoch, index = trainer.current_epoch, batches_trained_in_epoch(trainer)
+            images = self.augmenter(images, epoch, index)
+            batch = (images, labels)
+        return batch
 
     def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
         x, y = batch
@@ -232,10 +223,26 @@ class ZooClassifier(L.LightningModule):
                 optimizer, gradient_clip_val, gradient_clip_algorithm
             )
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return create_optimizer(
-            self.hparams["optimizer"], list(self.parameters()), lr=self.hparams["lr"]
+    def configure_optimizers(self) -> Any:
+        hparams = self.hparams
+        optimizer = create_optimizer(hparams["optimizer"], self.model, lr=hparams["lr"])
+        trainer = self.trainer
+        total = int(trainer.estimated_stepping_batches)
+        per_epoch = max(1, total // max(1, trainer.max_epochs or 1))
+        if trainer.max_epochs and trainer.max_epochs > 0:
+            batches = trainer.num_training_batches
+            if isinstance(batches, int) and batches > 0:
+                per_epoch = -(-batches // trainer.accumulate_grad_batches)
+        schedule = create_schedule(
+            hparams.get("scheduler"),
+            optimizer,
+            total_steps=total,
+            steps_per_epoch=per_epoch,
+            warmup_steps=hparams.get("warmup_steps", 0),
         )
+        if schedule is None:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": schedule}
 
 
 class _Totals:

@@ -1,4 +1,5 @@
-"""The component registry: three plain tables (activations, architectures, datasets) of factories.
+"""The component registry: one plain table of factories per kind (activations, architectures,
+datasets, optimizers, schedulers, augmentations, loggers).
 
 Plugins fill it through the ``register`` callback the core hands to their hooks, so the registry
 knows which plugin registered what and refuses two registrations of one name. Names are looked up
@@ -31,8 +32,14 @@ from zoo.errors import (
     ZooUsageError,
 )
 
-Kind = Literal["activation", "architecture", "dataset"]
-KINDS: tuple[Kind, ...] = ("activation", "architecture", "dataset")
+Kind = Literal[
+    "activation", "architecture", "dataset", "optimizer", "scheduler", "augmentation", "logger"
+]
+#: Every kind of component, in the order ``zoo list`` shows them; kind ``k`` is registered by
+#: the hook ``register_<k>s``.
+KINDS: tuple[Kind, ...] = (
+    "activation", "architecture", "dataset", "optimizer", "scheduler", "augmentation", "logger"
+)  # fmt: skip
 
 #: Separates a family's prefix from a member's name: ``timm/resnet18``.
 FAMILY_SEPARATOR = "/"
@@ -47,6 +54,10 @@ RESERVED_ARGUMENTS: dict[str, tuple[str, ...]] = {
     "activation": (),
     "architecture": ("act", "input_shape", "num_classes"),
     "dataset": ("data_dir", "batch_size"),
+    "optimizer": ("model", "lr"),
+    "scheduler": ("optimizer", "total_steps", "steps_per_epoch"),
+    "augmentation": (),
+    "logger": ("save_dir",),
 }
 
 
@@ -228,7 +239,7 @@ class Component:
 
 
 class Registry:
-    """Activations, architectures and datasets by normalised name."""
+    """Components of every kind by normalised name."""
 
     def __init__(self) -> None:
         self._tables: dict[str, dict[str, Component]] = {kind: {} for kind in KINDS}

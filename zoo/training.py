@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.api import DEFAULT_BATCH_SIZE, resolve
-from zoo.config import OPTIMIZER_NAMES, RunConfig, field_names, flag
+from zoo.config import RunConfig, field_names, flag
 from zoo.errors import (
     ConfigError,
     RunAlreadyFinished,
@@ -48,7 +48,7 @@ RANK_VARIABLES = ("RANK", "SLURM_PROCID", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK
 #: Options a resumed run may change: they extend it or say where it runs, not what it computes.
 RESUMABLE_CHANGES = frozenset(
     {"epochs", "max_steps", "data_dir", "accelerator", "devices", "strategy", "num_nodes",
-     "num_workers", "compile", "precision", "diagnostics"}
+     "num_workers", "compile", "precision", "diagnostics", "logger"}
 )  # fmt: skip
 
 
@@ -251,10 +251,12 @@ class _Composition:
         self.arch_component, self.arch_spec = resolve("architecture", c.arch)
         self.act_component, self.act_spec = resolve("activation", c.act)
         self.data_component, self.data_spec = resolve("dataset", c.dataset)
-        if c.optimizer.lower() not in OPTIMIZER_NAMES:
-            raise ZooUsageError(
-                f"unknown optimizer {c.optimizer!r}; choose one of {', '.join(OPTIMIZER_NAMES)}"
-            )
+        self.recipe = {
+            "optimizer": [resolve("optimizer", c.optimizer)],
+            "scheduler": [resolve("scheduler", c.scheduler)] if c.scheduler else [],
+            "augment": [resolve("augmentation", spec) for spec in c.augment],
+            "logger": [resolve("logger", spec) for spec in c.logger],
+        }
         self._check_trainer_settings()
 
     def _check_trainer_settings(self) -> None:
@@ -318,12 +320,22 @@ class _Composition:
             act=str(self.act_spec),
             input_shape=shape,
             num_classes=classes,
-            optimizer=c.optimizer,
+            optimizer=str(self.recipe["optimizer"][0][1]),
             lr=c.lr,
             dataset=str(self.data_spec),
             class_names=self.datamodule.class_names,
             compile=c.compile,
+            scheduler=c.scheduler and str(self.recipe["scheduler"][0][1]),
+            warmup_steps=c.warmup_steps,
+            label_smoothing=c.label_smoothing,
+            augment=[str(spec) for _, spec in self.recipe["augment"]],
+            seed=seed,
         )
+        if c.augment:
+            from zoo.recipe import BatchAugmenter
+
+            mean, std = _normalisation(self.datamodule)
+            self.module.augmenter = BatchAugmenter(c.augment, mean, std, seed)
         # Missing or unusable data fails here, before a new run directory exists.
         self.datamodule.prepare_data()
         self.datamodule.setup("fit")
@@ -343,11 +355,20 @@ class _Composition:
         }  # fmt: skip
 
     def _components(self) -> dict[str, Any]:
-        return {
+        components = {
             "arch": _origin(self.arch_component),
             "act": _origin(self.act_component),
             "dataset": _origin(self.data_component),
         }
+        for option, resolved in self.recipe.items():
+            for index, (component, _) in enumerate(resolved):
+                key = (
+                    option
+                    if len(resolved) == 1 and option in ("optimizer", "scheduler")
+                    else (f"{option}[{index}]")
+                )
+                components[key] = _origin(component)
+        return components
 
     def _fit(self, run: Run, trainer: Any, seed: int, checkpoint: Path | None) -> TrainResult:
         model_checkpoint = trainer.checkpoint_callback
@@ -435,6 +456,7 @@ class _Composition:
         metadata = {"components": self._components(), "versions": _versions()}
         callbacks = [
             model_checkpoint,
+            *self._recipe_callbacks(),
             LastCheckpoint(run.last_checkpoint),
             RunMetadata(metadata),
             CheckpointSync(run),
@@ -454,8 +476,10 @@ class _Composition:
                     strategy=c.strategy,
                     num_nodes=c.num_nodes,
                     precision=c.precision,  # type: ignore[arg-type]
-                    logger=RunRecorder(run),
+                    logger=[RunRecorder(run), *self._loggers(run)],
                     callbacks=callbacks,
+                    gradient_clip_val=c.gradient_clip,
+                    accumulate_grad_batches=c.accumulate_grad_batches,
                     default_root_dir=run.path,
                     plugins=[AtomicCheckpointIO()],
                     enable_progress_bar=self.progress,
@@ -466,12 +490,38 @@ class _Composition:
             raise ZooUsageError(f"invalid trainer setting: {error}") from None
         return trainer
 
+    def _recipe_callbacks(self) -> list[Any]:
+        from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor
+
+        callbacks: list[Any] = [LearningRateMonitor()]
+        if self.config.early_stopping is not None:
+            patience = self.config.early_stopping
+            callbacks.append(EarlyStopping(monitor="val_acc", mode="max", patience=patience))
+        return callbacks
+
+    def _loggers(self, run: Run) -> list[Any]:
+        """The ``--logger`` loggers, in rank 0 only (the others log nothing)."""
+        if not self.main:
+            return []
+        return [
+            component.build(spec.kwargs, save_dir=str(run.path))
+            for component, spec in self.recipe["logger"]
+        ]
+
     def _diagnostics(self) -> list[Any]:
         if not self.config.diagnostics:
             return []
         from zoo.diagnostics import ActivationDiagnostics
 
         return [ActivationDiagnostics()]
+
+
+def _normalisation(datamodule: Any) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The per-channel mean and std a dataset normalises with (0 and 1 if it declares none)."""
+    channels = int(datamodule.input_shape[0])
+    mean = getattr(datamodule, "mean", None) or (0.0,) * channels
+    std = getattr(datamodule, "std", None) or (1.0,) * channels
+    return tuple(float(m) for m in mean), tuple(float(s) for s in std)
 
 
 def is_main_process() -> bool:
