@@ -9,13 +9,11 @@ import click
 import zoo
 from zoo.cli.options import json_option
 from zoo.loader import plugin_of
+from zoo.registry import KINDS
 from zoo.text import printable
 
-_LISTERS = {
-    "activations": zoo.list_activations,
-    "architectures": zoo.list_architectures,
-    "datasets": zoo.list_datasets,
-}
+#: ``zoo list KIND`` takes the plural of every kind of component.
+_KINDS = {f"{kind}s": kind for kind in KINDS}
 
 
 def _source(component: zoo.Component) -> str:
@@ -36,6 +34,7 @@ Examples:
   zoo list activations
   zoo list activations 'leaky*'
   zoo list '*relu*'
+  zoo list optimizers
   zoo list datasets --json
 """,
 )
@@ -43,22 +42,22 @@ Examples:
 @click.argument("pattern", required=False)
 @json_option("Print a JSON list instead of a table.")
 def list_command(kind_or_pattern: str | None, pattern: str | None, as_json: bool) -> None:
-    """List registered components. KIND is activations, architectures or datasets (all three
-    if left out); PATTERN is an fnmatch pattern, matched case-insensitively, '-' and '_'
-    ignored."""
-    kinds = list(_LISTERS)
+    """List registered components. KIND is activations, architectures, datasets, optimizers,
+    schedulers, augmentations or loggers (all of them if left out); PATTERN is an fnmatch
+    pattern, matched case-insensitively, '-' and '_' ignored."""
+    kinds = list(_KINDS)
     if kind_or_pattern is not None:
         kind = kind_or_pattern.lower()
-        matches = [k for k in _LISTERS if k.startswith(kind)]  # `zoo list act` is enough
+        matches = [k for k in _KINDS if k.startswith(kind)]  # `zoo list act` is enough
         if matches:
             kinds = matches
         elif pattern is None:  # `zoo list 'leaky*'`: a pattern over every kind
             pattern = kind_or_pattern
         else:
             raise click.BadParameter(
-                f"{kind_or_pattern!r} is not one of {', '.join(_LISTERS)}", param_hint="KIND"
+                f"{kind_or_pattern!r} is not one of {', '.join(_KINDS)}", param_hint="KIND"
             )
-    found = {kind: _LISTERS[kind](pattern) for kind in kinds}
+    found = {kind: zoo.list_components(_KINDS[kind], pattern) for kind in kinds}
     if as_json:
         rows = [
             {

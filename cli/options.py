@@ -37,7 +37,7 @@ def _option(spec: dataclasses.Field[Any]) -> Callable[[F], F]:
         )
     if types_of(spec) == (tuple,):  # repeatable
         return click.option(
-            flag(spec.name), spec.name, multiple=True, metavar="SPEC", help=help_text
+            flag(spec.name), spec.name, multiple=True, default=(), metavar="SPEC", help=help_text
         )
     shown = spec.default is not None and "[default:" not in help_text
     return click.option(

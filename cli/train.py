@@ -96,8 +96,9 @@ def _report(result: TrainResult, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(result.to_dict()))
         return
+    click.echo(err=True)  # after the progress bar, which is on stderr
     click.echo(
-        f"\nTest accuracy {result.test_acc:.2%} (loss {result.test_loss:.4f}) · "
+        f"Test accuracy {result.test_acc:.2%} (loss {result.test_loss:.4f}) · "
         f"{result.arch} + {result.act} on {result.dataset} · {result.epochs} epoch(s), "
         f"{result.steps} steps in {result.train_seconds:.1f} s on {result.accelerator} · "
         f"seed {result.seed}"

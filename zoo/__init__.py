@@ -15,6 +15,7 @@ from zoo.api import (
     create_model,
     list_activations,
     list_architectures,
+    list_components,
     list_datasets,
 )
 from zoo.config import RunConfig
@@ -82,6 +83,7 @@ __all__ = [
     "hookspec",
     "list_activations",
     "list_architectures",
+    "list_components",
     "list_datasets",
     "list_plugins",
     "parse_spec",

@@ -1,5 +1,5 @@
 """Build components by spec: ``create_activation``, ``create_model``, ``create_datamodule``, and
-list them. Torch is imported only when something is built."""
+list them (``list_components`` lists any kind). Torch is imported only when something is built."""
 
 from __future__ import annotations
 
@@ -135,3 +135,9 @@ def list_architectures(pattern: str | None = None) -> list[Component]:
 def list_datasets(pattern: str | None = None) -> list[Component]:
     """Registered datasets, optionally filtered by an fnmatch pattern."""
     return get_registry().components("dataset", pattern)
+
+
+def list_components(kind: Kind, pattern: str | None = None) -> list[Component]:
+    """Registered components of any kind (``"optimizer"``, ``"scheduler"``, ...), optionally
+    filtered by an fnmatch pattern."""
+    return get_registry().components(kind, pattern)

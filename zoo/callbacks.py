@@ -9,6 +9,7 @@ plain Lightning where that applies nothing). The run's safety callbacks are in :
 from __future__ import annotations
 
 import contextlib
+import sys
 from typing import Any
 
 from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
@@ -38,6 +39,28 @@ class ThrottledProgressBar(TQDMProgressBar):
     def __init__(self, per_second: float = 10.0) -> None:
         super().__init__()
         self.interval = 1.0 / per_second
+
+    # Lightning's bars write to sys.stdout, read when each bar is made; stdout holds only a
+    # run's summary (or its --json), so each bar is made while sys.stdout is stderr.
+    def init_sanity_tqdm(self) -> Any:
+        with contextlib.redirect_stdout(sys.stderr):
+            return super().init_sanity_tqdm()
+
+    def init_train_tqdm(self) -> Any:
+        with contextlib.redirect_stdout(sys.stderr):
+            return super().init_train_tqdm()
+
+    def init_validation_tqdm(self) -> Any:
+        with contextlib.redirect_stdout(sys.stderr):
+            return super().init_validation_tqdm()
+
+    def init_test_tqdm(self) -> Any:
+        with contextlib.redirect_stdout(sys.stderr):
+            return super().init_test_tqdm()
+
+    def init_predict_tqdm(self) -> Any:
+        with contextlib.redirect_stdout(sys.stderr):
+            return super().init_predict_tqdm()
 
 
 @speedups.apply_to_checkpoint

@@ -83,6 +83,14 @@ def train(
     batch_size: int = DEFAULT_BATCH_SIZE,
     lr: float | None = None,
     optimizer: str = "adam",
+    scheduler: str | None = None,
+    warmup_steps: int = 0,
+    label_smoothing: float = 0.0,
+    gradient_clip: float | None = None,
+    accumulate_grad_batches: int = 1,
+    early_stopping: int | None = None,
+    augment: tuple[str, ...] = (),
+    logger: tuple[str, ...] = (),
     seed: int | None = None,
     data_dir: str | os.PathLike[str] | None = None,
     accelerator: str = "auto",
@@ -171,6 +179,13 @@ def _resume(path: str | os.PathLike[str], changes: dict[str, Any], **options: An
             f"cannot resume {path}: {error}. Repair the file, or start the run again with "
             "zoo train and its options"
         ) from None
+    lengthened = sorted({"epochs", "max_steps"} & set(changes))
+    if config.scheduler and lengthened and changes[lengthened[0]] != getattr(config, lengthened[0]):
+        raise ZooUsageError(
+            f"a run with a learning-rate schedule keeps its {flag(lengthened[0])}: its schedule "
+            f"({config.scheduler}) spans the steps it was started with; to train longer, start a "
+            f"new run: zoo train --config {path / 'config.json'} {flag(lengthened[0])} N"
+        )
     config = config.replace(**changes)
     options.pop("output_dir", None)
     return _Composition(config, **options).resume(path)
