@@ -586,6 +586,8 @@ def _quiet_lightning(progress: bool) -> Iterator[None]:
         warnings.filterwarnings("ignore", message=r".*exists and is not empty.*")
         # With --max-steps inside the first epoch there is no val_acc yet; we handle that.
         warnings.filterwarnings("ignore", message=r".*could not find the monitored key.*")
+        # Batches are augmented by the module's hook, whatever the datamodule does.
+        warnings.filterwarnings("ignore", message=r".*overridden `on_after_batch_transfer`.*")
         # Epoch metrics are always logged, so short epochs lose nothing.
         warnings.filterwarnings("ignore", message=r".*smaller than the logging interval.*")
         for handler in handlers:
