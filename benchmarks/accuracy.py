@@ -1,6 +1,8 @@
-"""Train the accuracy grid and write its table into README.md.
+"""Train the accuracy grid and write its table into README.md; or, with ``recipes``, the
+documented training recipes into docs/recipes.md (see benchmarks/recipes.py).
 
     python benchmarks/accuracy.py --data-dir DIR [--mlp-epochs 10] [--cnn-epochs 3] [--seed 0]
+    python benchmarks/accuracy.py recipes --data-dir DIR [--rows mnist-mlp] [--seeds 0,1,2]
 
 The grid is mlp and cnn x relu, leakyrelu, sigmoid, tanh, gelu x mnist and fashion-mnist, each
 run trained by ``zoo.train`` with fixed epochs and seed and evaluated on the test split. The table
@@ -190,6 +192,12 @@ def machine_description() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["recipes"]:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import recipes
+
+        return recipes.main(argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", default=os.environ.get("ZOO_DATA_DIR"))
     parser.add_argument("--output-dir", type=Path, default=Path("/tmp/zoo-accuracy"))
