@@ -290,3 +290,27 @@ def test_with_diagnostics_stopped_then_resumed_is_the_uninterrupted_run(
     got = zoo.resume(run_dir, progress=False)
     assert any(key.startswith("diag/") for key in rows(got.run_dir)[0])
     assert_same_run(got, want)
+
+
+@pytest.mark.parametrize("step", [31, 70])
+def test_with_a_recipe_stopped_then_resumed_is_the_uninterrupted_run(
+    data: Path, tmp_path: Path, step: int
+) -> None:
+    # The schedule's, the optimizer's, early stopping's and the augmentations' state continue.
+    recipe = {
+        **options(data),
+        "optimizer": "adamw:weight_decay=0.05",
+        "scheduler": "onecycle",
+        "warmup_steps": 0,
+        "label_smoothing": 0.1,
+        "gradient_clip": 1.0,
+        "early_stopping": 5,
+        "augment": ("crop:padding=2", "affine:degrees=10"),
+    }
+    want = zoo.train(**recipe, output_dir=tmp_path / "straight")
+    with pytest.raises(zoo.TrainingInterrupted):
+        zoo.train(**recipe, output_dir=tmp_path / "stopped", callbacks=[SignalAt(step)])
+    (run_dir,) = (tmp_path / "stopped").iterdir()
+    got = zoo.resume(run_dir, progress=False)
+    assert any(key.startswith("lr-") for key in rows(got.run_dir)[0])
+    assert_same_run(got, want)
