@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 import click
@@ -10,18 +11,20 @@ import click
 import zoo
 from zoo.cli.compare import compare_command
 from zoo.cli.listing import list_command
+from zoo.cli.manage import install_command, new_plugin_command, uninstall_command
 from zoo.cli.plot import plot_command
 from zoo.cli.plugins import plugins_command
 from zoo.cli.runs import evaluate_command, predict_command, runs_command
 from zoo.cli.train import train_command
 from zoo.errors import (
     ComponentSpecError,
+    PluginFailure,
     TrainingInterrupted,
     UnknownComponentError,
     ZooError,
     ZooUsageError,
 )
-from zoo.loader import PluginHost, configure_plugins, get_host
+from zoo.loader import PluginHost, configure_plugins, get_host, plugin_of
 from zoo.text import printable
 
 _OPTION_OF_KIND = {"activation": "--act", "architecture": "--arch", "dataset": "--dataset"}
@@ -79,12 +82,15 @@ class ZooGroup(click.Group):
         return super().list_commands(ctx)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        self._host(ctx)
+        host = self._host(ctx)
+        if cmd_name == "list":  # exploring what is there: say what makes zoo slow to start
+            host.warn_slow_plugins()
         return super().get_command(ctx, cmd_name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """Built-in commands first, then each plugin's commands under its name."""
         host = self._host(ctx)
+        host.warn_slow_plugins()
         sections: dict[str, list[tuple[str, str]]] = {}
         for name in self.list_commands(ctx):
             command = self.commands[name]
@@ -105,6 +111,10 @@ class ZooGroup(click.Group):
         except TrainingInterrupted as error:
             click.echo(f"Interrupted: {_message(error)}", err=True)
             ctx.exit(128 + error.signum)  # the shell's convention for death by a signal
+        except BrokenPipeError:  # `zoo list | head`: the reader has all it wanted
+            # Python would report the pipe again when it flushes stdout at exit.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            ctx.exit(141)  # the shell's code for death by SIGPIPE
         except Exception as error:
             if _traceback_wanted(ctx):
                 raise
@@ -119,6 +129,12 @@ def _click_error(error: Exception) -> click.ClickException:
         return click.UsageError(prefix + _message(error))
     if isinstance(error, ZooUsageError):
         return click.UsageError(_message(error))
+    if isinstance(error, PluginFailure):  # named with its plugin's source, and how to dig in
+        return click.ClickException(
+            printable(error.message(plugin_of(error.component)))
+            + "\n(an error in the plugin's code: rerun with --traceback or ZOO_TRACEBACK=1 for "
+            "the traceback)"
+        )
     if isinstance(error, ZooError):
         return click.ClickException(_message(error))
     # A bug, or a plugin's: one line, and how to get the traceback for a report.
@@ -188,3 +204,6 @@ cli.add_command(plot_command)
 cli.add_command(runs_command)
 cli.add_command(evaluate_command)
 cli.add_command(predict_command)
+cli.add_command(install_command)
+cli.add_command(uninstall_command)
+cli.add_command(new_plugin_command)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from click.testing import CliRunner
 
 import zoo
 from zoo.cli import cli
+from zoo.registry import KINDS
 
 TRAIN_JSON_KEYS = {
     "test_acc",
@@ -80,13 +82,13 @@ def test_list_json(runner: CliRunner) -> None:
     assert by_name[("activation", "silu")]["aliases"] == ["swish"]
     assert by_name[("architecture", "mlp")]["source"] == "built-in"
     assert by_name[("dataset", "mnist")]["summary"]
-    assert {row["kind"] for row in rows} == {"activation", "architecture", "dataset"}
+    assert {row["kind"] for row in rows} == set(KINDS)
 
 
 def test_list_bad_kind_is_a_usage_error(runner: CliRunner) -> None:
-    result = runner.invoke(cli, ["list", "optimizers", "x*"])
+    result = runner.invoke(cli, ["list", "metrics", "x*"])
     assert result.exit_code == 2
-    assert "activations, architectures, datasets" in result.output
+    assert "activations, architectures, datasets, optimizers, schedulers" in result.output
 
 
 @pytest.mark.parametrize(
@@ -254,3 +256,14 @@ def test_listing_and_help_do_not_import_torch() -> None:
     )
     assert completed.returncode == 0, completed.stderr
     assert "HEAVY []" in completed.stderr
+
+
+def test_a_closed_pipe_ends_quietly() -> None:
+    # `zoo list | head -1`: the reader stops reading; zoo stops without an error message.
+    completed = subprocess.run(
+        f"{shlex.quote(sys.executable)} -m zoo list | head -1",
+        shell=True, capture_output=True, text=True, timeout=120,
+        executable="/bin/bash",
+    )  # fmt: skip
+    assert completed.stdout.startswith("Activations")
+    assert "Error" not in completed.stderr and "Traceback" not in completed.stderr
