@@ -27,7 +27,11 @@ from zoo.errors import (
 from zoo.loader import PluginHost, configure_plugins, get_host, plugin_of
 from zoo.text import printable
 
-_OPTION_OF_KIND = {"activation": "--act", "architecture": "--arch", "dataset": "--dataset"}
+_OPTION_OF_KIND = {
+    "activation": "--act", "architecture": "--arch", "dataset": "--dataset",
+    "optimizer": "--optimizer", "scheduler": "--scheduler", "augmentation": "--augment",
+    "logger": "--logger",
+}  # fmt: skip
 
 
 #: Exceptions click reports (or exits with) itself; they pass through ZooGroup.invoke.

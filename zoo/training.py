@@ -33,7 +33,7 @@ from zoo.errors import (
     ZooError,
     ZooUsageError,
 )
-from zoo.loader import plugin_of
+from zoo.loader import component_origin
 from zoo.runs import (
     CONFIG_FILE,
     DEFAULT_OUTPUT_DIR,
@@ -319,14 +319,16 @@ class _Composition:
         """Components checked on a dummy batch, then the model and the data, loaded."""
         import lightning as L
 
+        from zoo.data import check_datamodule, dataset_arguments, load_data
         from zoo.module import ZooClassifier
         from zoo.preflight import check_components
 
         c = self.config
-        data_args = {} if c.num_workers is None else {"num_workers": c.num_workers}
+        data_args = dataset_arguments(self.data_component, c.num_workers)  # only if set
         self.datamodule = self.data_component.build(
             {**self.data_spec.kwargs, **data_args}, data_dir=c.data_dir, batch_size=c.batch_size
         )
+        check_datamodule(self.datamodule, self.data_component)
         shape, classes = self.datamodule.input_shape, self.datamodule.num_classes
         check_components(str(self.arch_spec), str(self.act_spec), shape, classes)
         L.seed_everything(seed, workers=True, verbose=False)
@@ -352,8 +354,7 @@ class _Composition:
             mean, std = _normalisation(self.datamodule)
             self.module.augmenter = BatchAugmenter(c.augment, mean, std, seed)
         # Missing or unusable data fails here, before a new run directory exists.
-        self.datamodule.prepare_data()
-        self.datamodule.setup("fit")
+        load_data(self.datamodule, self.data_component, "fit")
 
     def _record(self, seed: int, started: str) -> dict[str, Any]:
         """What ``config.json`` says of the run besides its status."""
@@ -481,6 +482,7 @@ class _Composition:
             # After the others: a step's hooks have all run when a signal stops the run there.
             RunGuard(run.last_checkpoint),
         ]
+        loggers = [RunRecorder(run), *self._loggers(run)]  # a logger's own errors are its own
         try:
             with _quiet_lightning(self.progress):
                 trainer = L.Trainer(
@@ -491,7 +493,7 @@ class _Composition:
                     strategy=c.strategy,
                     num_nodes=c.num_nodes,
                     precision=c.precision,  # type: ignore[arg-type]
-                    logger=[RunRecorder(run), *self._loggers(run)],
+                    logger=loggers,
                     callbacks=callbacks,
                     gradient_clip_val=c.gradient_clip,
                     accumulate_grad_batches=c.accumulate_grad_batches,
@@ -546,13 +548,8 @@ def is_main_process() -> bool:
 
 
 def _origin(component: Any) -> dict[str, Any]:
-    info = plugin_of(component.plugin)
-    return {
-        "name": component.name,
-        "plugin": component.plugin,
-        "distribution": info.distribution if info else None,
-        "version": info.version if info else None,
-    }
+    # name, plugin, distribution, version; module, path, url: what a missing-plugin hint needs
+    return component_origin(component)
 
 
 def _versions() -> dict[str, str | None]:
