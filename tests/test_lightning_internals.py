@@ -25,7 +25,9 @@ import zoo
 from zoo import _speedups as speedups
 from zoo._lightning import batches_trained_in_epoch, epoch_in_progress
 from zoo.callbacks import EpochCheckpoint, ThrottledProgressBar
-from zoo.module import OPTIMIZERS, ZooClassifier, create_optimizer
+from zoo.module import ZooClassifier
+from zoo.plugins.optimizers import OPTIMIZERS
+from zoo.recipe import create_optimizer
 
 TINY = "mnist:val_size=100"  # 500 training images: 8 steps an epoch at batch 64
 STEPS_PER_EPOCH = 8
@@ -175,10 +177,11 @@ def test_lightning_inspects_training_step_on_every_step(watched_fit: dict[str, A
 
 def test_adam_checks_graph_capture_on_every_step(watched_fit: dict[str, Any]) -> None:
     assert watched_fit["probe"].health_checks == watched_fit["result"].steps
-    parameters = list(torch.nn.Linear(4, 2).parameters())
-    for class_name, _, options in OPTIMIZERS.values():
-        plain = getattr(torch.optim, class_name)(parameters, **options)
-        assert callable(plain._accelerator_graph_capture_health_check), class_name
+    model = torch.nn.Linear(4, 2)
+    parameters = list(model.parameters())
+    for name, factory, _ in OPTIMIZERS:  # the built-in ones, without the speed-up
+        plain = factory(model)
+        assert callable(plain._accelerator_graph_capture_health_check), name
         plain._accelerator_graph_capture_health_check()  # on CPU parameters it finds nothing
     # Adam and AdamW call it in step(), fused or not.
     for fused in (False, True):
@@ -190,7 +193,7 @@ def test_adam_checks_graph_capture_on_every_step(watched_fit: dict[str, Any]) ->
         optimizer.step()
         assert calls["check"] == 1, fused
     if "graph_capture_check" in speedups.applied():
-        patched = create_optimizer("adam", parameters)
+        patched = create_optimizer("adam", model)
         assert patched._accelerator_graph_capture_health_check is speedups._no_check
 
 
@@ -296,7 +299,7 @@ def test_all_apply_on_the_installed_versions() -> None:
             f"not measured with {speedups.installed_versions()}: run benchmarks/speedups.py "
             "and this file, then add the versions to zoo._speedups.MEASURED_WITH"
         )
-    create_optimizer("adam", list(torch.nn.Linear(4, 2).parameters()))
+    create_optimizer("adam", torch.nn.Linear(4, 2))
     assert set(speedups.applied()) == set(speedups.NAMES)
 
 
@@ -324,7 +327,7 @@ def _assert_plain(module: type, checkpoint: type, bar: type) -> None:
     assert isinstance(vars(checkpoint)["state_key"], property)
     assert "on_train_batch_end" not in vars(checkpoint)
     assert bar._should_update is TQDMProgressBar._should_update
-    optimizer = create_optimizer("adam", list(torch.nn.Linear(4, 2).parameters()))
+    optimizer = create_optimizer("adam", torch.nn.Linear(4, 2))
     assert "_accelerator_graph_capture_health_check" not in vars(optimizer)
 
 
@@ -360,7 +363,7 @@ def test_a_missing_internal_leaves_plain_behaviour(monkeypatch: pytest.MonkeyPat
     assert isinstance(vars(checkpoint)["state_key"], property)
     assert "on_train_batch_end" not in vars(checkpoint)
     assert "_should_update" not in vars(bar)
-    optimizer = create_optimizer("adam", list(torch.nn.Linear(4, 2).parameters()))
+    optimizer = create_optimizer("adam", torch.nn.Linear(4, 2))
     assert "_accelerator_graph_capture_health_check" not in vars(optimizer)
     assert speedups.applied() == {}
 

@@ -25,9 +25,7 @@ WARMUP_START_FACTOR = 0.01
 
 def default_lr(optimizer_spec: str) -> float | None:
     """The learning rate an optimizer uses when ``--lr`` is not given: its factory's default."""
-    component, parsed = resolve("optimizer", optimizer_spec)
-    if "lr" in parsed.kwargs:
-        return float(parsed.kwargs["lr"])
+    component, _ = resolve("optimizer", optimizer_spec)
     try:
         parameter = inspect.signature(component.factory).parameters.get("lr")
     except (TypeError, ValueError):
@@ -111,8 +109,9 @@ class BatchAugmenter:
 
     Batches arrive normalised; each augmentation sees them on the ``ToTensor`` scale (0 to 1),
     so padding and erasing fill with black, not with the mean. Its randomness comes from a
-    generator seeded by the run's seed, the epoch and the batch's index in the epoch: the same
-    seed gives the same augmented batches, and a resumed run continues them exactly.
+    generator seeded by the run's seed, the epoch, the batch's index in the epoch and the
+    process's rank: the same seed gives the same augmented batches, and a resumed run continues
+    them exactly.
     """
 
     def __init__(
@@ -139,8 +138,11 @@ class BatchAugmenter:
         import torch
 
         generator = torch.Generator(device=images.device)
-        # One stream per (seed, epoch, batch): independent of how many batches came before.
-        generator.manual_seed(hash((self.seed, epoch, batch)) & (2**63 - 1))
+        # One stream per (seed, epoch, batch): independent of how many batches came before;
+        # and per process, so that the ranks of a distributed run augment their shards apart.
+        distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+        rank = torch.distributed.get_rank() if distributed else 0
+        generator.manual_seed(hash((self.seed, epoch, batch, rank)) & (2**63 - 1))
         mean, std = self._channels(images)
         images = images * std + mean
         for augmentation in self.augmentations:

@@ -355,6 +355,22 @@ class _Composition:
             self.module.augmenter = BatchAugmenter(c.augment, mean, std, seed)
         # Missing or unusable data fails here, before a new run directory exists.
         load_data(self.datamodule, self.data_component, "fit")
+        self._check_recipe()
+
+    def _check_recipe(self) -> None:
+        """Build the optimizer and schedule once, on the model: a bad argument that only their
+        own checks see (``adam:betas=(0.9,)``) fails here, before a run directory exists."""
+        from zoo.recipe import create_optimizer, create_schedule
+
+        c, hparams = self.config, self.module.hparams
+        optimizer = create_optimizer(hparams["optimizer"], self.module.model, lr=c.lr)
+        batches = len(self.datamodule.train_dataloader())
+        per_epoch = max(1, -(-batches // c.accumulate_grad_batches))
+        total = per_epoch * c.epochs
+        if c.max_steps != -1:
+            total = min(total, c.max_steps)
+        create_schedule(hparams["scheduler"], optimizer, total_steps=total,
+                        steps_per_epoch=per_epoch, warmup_steps=c.warmup_steps)  # fmt: skip
 
     def _record(self, seed: int, started: str) -> dict[str, Any]:
         """What ``config.json`` says of the run besides its status."""
