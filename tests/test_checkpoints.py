@@ -153,12 +153,14 @@ def test_a_malicious_pickle_is_refused_even_when_torch_is_told_to_trust_it(
 def test_missing_plugin_component_names_the_distribution(
     run: zoo.TrainResult, tmp_path: Path
 ) -> None:
-    origin = {"name": "snake", "plugin": "snake", "distribution": "zoo-snake", "version": "0.1.0"}
-    path = _doctored(run, tmp_path, act="snake:a=0.5", top_zoo={"components": {"act": origin}})
+    # A name no installed plugin provides (zoo-snake may be installed: CI installs it).
+    origin = {"name": "serpent", "plugin": "serpent", "distribution": "zoo-test-serpent"}
+    origin["version"] = "0.1.0"
+    path = _doctored(run, tmp_path, act="serpent:a=0.5", top_zoo={"components": {"act": origin}})
     with pytest.raises(CheckpointError) as caught:
         load_model(path)
     message = str(caught.value)
-    assert "activation 'snake'" in message and "pip install zoo-snake" in message
+    assert "activation 'serpent'" in message and "pip install zoo-test-serpent" in message
 
 
 @pytest.mark.parametrize("content", [b"", b"not a checkpoint at all", b"PK\x03\x04" + b"\0" * 64])

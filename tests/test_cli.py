@@ -100,7 +100,7 @@ def test_list_bad_kind_is_a_usage_error(runner: CliRunner) -> None:
         (["--arch", "mlpp"], "Did you mean 'mlp'?"),
         (["--arch", "mlp:hidden=(128,"], "unclosed"),
         (["--dataset", "mnits"], "Did you mean 'mnist'"),
-        (["--optimizer", "adagrad"], "adagrad"),
+        (["--optimizer", "adagard"], "Did you mean 'adagrad'"),
         (["--epochs", "0"], "--epochs"),
     ],
 )

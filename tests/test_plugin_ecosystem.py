@@ -194,7 +194,11 @@ def test_the_example_plugins_own_tests_pass(snake_site: Path) -> None:
 def test_broken_plugins_do_not_break_the_cli(broken_site: Path) -> None:
     helped = run_zoo("--help", site=broken_site)
     assert helped.returncode == 0
-    warnings = [line for line in helped.stderr.splitlines() if line.startswith("zoo: warning")]
+    warnings = [
+        line
+        for line in helped.stderr.splitlines()
+        if line.startswith("zoo: warning") and " s to import;" not in line  # a slow machine
+    ]
     for dist, error in (
         ("zoo-badimport 1.0", "ModuleNotFoundError"),
         ("zoo-typo 1.0", "register_activation"),

@@ -22,6 +22,7 @@ import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from zoo.errors import CheckpointError, UnknownComponentError, ZooUsageError
+from zoo.loader import missing_component_hint
 from zoo.module import ZooClassifier
 from zoo.runs import replace_atomically
 
@@ -235,17 +236,13 @@ def _missing_component(
     error: UnknownComponentError, checkpoint: Mapping[str, Any], source: Path
 ) -> str:
     origins = (checkpoint.get("zoo") or {}).get("components") or {}
-    key = {"activation": "act", "architecture": "arch", "dataset": "dataset"}[error.kind]
-    origin = origins.get(key) or {}
-    where = ""
-    if origin.get("distribution"):
-        where = (
-            f" It came from plugin {origin.get('plugin')!r} of the distribution "
-            f"{origin['distribution']} {origin.get('version') or ''}; install it "
-            f"(pip install {origin['distribution']}) to load this checkpoint."
-        )
-    elif origin.get("plugin"):
-        where = f" It came from plugin {origin['plugin']!r}, which is not loaded."
+    key = {"activation": "act", "architecture": "arch"}.get(error.kind, error.kind)
+    origin = origins.get(key)
+    if not isinstance(origin, Mapping):  # a recipe component: optimizer, augmentation[0], ...
+        named = [o for o in origins.values() if isinstance(o, Mapping)]
+        origin = next((o for o in named if o.get("name") == error.name), None)
+    hint = missing_component_hint(error.kind, error.name, origin)
+    where = f" {hint}" if hint else ""
     return f"{source} needs {error.kind} {error.name!r}, which no loaded plugin provides.{where}"
 
 

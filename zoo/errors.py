@@ -16,16 +16,21 @@ class ZooUsageError(ZooError, ValueError):
 class UnknownComponentError(ZooUsageError):
     """A component name that no plugin registered."""
 
-    def __init__(self, kind: str, name: str, suggestions: list[str]) -> None:
+    def __init__(self, kind: str, name: str, suggestions: list[str], hint: str = "") -> None:
+        """``hint``: sentences on where the component may come from (a plugin that did not
+        load, the distribution that provided it to a run)."""
         self.kind = kind
         self.name = name
         self.suggestions = suggestions
-        hint = ""
+        self.hint = hint
+        text = ""
         if suggestions:
             quoted = [repr(s) for s in suggestions]
             choices = quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
-            hint = f" Did you mean {choices}?"
-        super().__init__(f"unknown {kind} {name!r}.{hint} Run 'zoo list {kind}s' to see them all.")
+            text = f" Did you mean {choices}?"
+        if hint:
+            text += f" {hint}"
+        super().__init__(f"unknown {kind} {name!r}.{text} Run 'zoo list {kind}s' to see them all.")
 
 
 class ComponentSpecError(ZooUsageError):
@@ -75,6 +80,40 @@ class DuplicateComponentError(ZooError):
 
 class PluginError(ZooError):
     """A plugin could not be imported, validated or asked for its components."""
+
+
+def component_label(component: Any, plugin: Any = None) -> str:
+    """A component as messages name it: ``dataset 'mine' (plugin 'mine', mine-dist 0.1)``.
+
+    ``component`` is a registry component (its ``kind``, ``name``, ``plugin``); ``plugin`` its
+    plugin's :class:`zoo.loader.PluginInfo` (``zoo.loader.plugin_of(component)``), or None to
+    name the plugin alone."""
+    where = f"plugin {component.plugin!r}"
+    if plugin is not None:
+        where = f"plugin {plugin.name!r}, {plugin.source}"
+    return f"{component.kind} {component.name!r} ({where})"
+
+
+class PluginFailure(PluginError):
+    """Code of a plugin raised an exception that is not a :class:`ZooError`: a factory, a
+    datamodule's ``prepare_data()`` or ``setup()``. ``component`` is what failed, ``action``
+    what it was doing (``"failed in setup('fit')"``), ``error`` the exception (also the
+    ``__cause__``); ``plugin`` is the plugin's ``PluginInfo`` where the raiser knew it."""
+
+    def __init__(
+        self, component: Any, action: str, error: BaseException, plugin: Any = None
+    ) -> None:
+        self.component = component
+        self.action = action
+        self.error = error
+        self.plugin = plugin
+        super().__init__(self.message(plugin))
+
+    def message(self, plugin: Any = None) -> str:
+        """One line: the component (with ``plugin``'s source, if given), action, exception."""
+        text = " ".join(str(self.error).split())
+        detail = f"{type(self.error).__name__}{': ' if text else ''}{text}"
+        return f"{component_label(self.component, plugin)} {self.action}: {detail}"
 
 
 class DataNotFoundError(ZooError):

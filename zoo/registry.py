@@ -12,6 +12,7 @@ called only when such a name is looked up or a pattern that can match one is lis
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import fnmatch
 import functools
@@ -27,6 +28,7 @@ from zoo.errors import (
     ComponentSpecError,
     DuplicateComponentError,
     PluginError,
+    PluginFailure,
     UnknownComponentError,
     ZooError,
     ZooUsageError,
@@ -170,7 +172,11 @@ class Component:
         return [self._member_component(m, s) for m, s in self._members().values()]
 
     def build(self, kwargs: Mapping[str, Any], **core_kwargs: Any) -> Any:
-        """Call the factory with the user's ``kwargs`` (checked first) and the core's arguments."""
+        """Call the factory with the user's ``kwargs`` (checked first) and the core's arguments.
+
+        A ``TypeError`` or ``ValueError`` it raises is the spec's fault
+        (:class:`ComponentSpecError`); any other exception but a :class:`ZooError` becomes a
+        :class:`PluginFailure` naming this component and its plugin."""
         self.check_arguments(kwargs)
         try:
             return self.factory(**core_kwargs, **kwargs)
@@ -185,6 +191,8 @@ class Component:
                 f"{self.kind} {self.name!r} could not be built with {dict(kwargs)!r}: {error}",
                 kind=self.kind,
             ) from error
+        except Exception as error:  # a bug in the plugin, or its environment
+            raise PluginFailure(self, "failed to build", error) from error
 
     def parameters(self) -> dict[str, inspect.Parameter]:
         """The arguments a spec may set, with their defaults."""
@@ -244,8 +252,14 @@ class Registry:
     def __init__(self) -> None:
         self._tables: dict[str, dict[str, Component]] = {kind: {} for kind in KINDS}
 
-    def registrar(self, kind: Kind, plugin: str) -> Callable[..., None]:
-        """The ``register`` callback handed to one plugin's ``register_<kind>s`` hook."""
+    def registrar(
+        self,
+        kind: Kind,
+        plugin: str,
+        alias_taken: Callable[[DuplicateComponentError], None] | None = None,
+    ) -> Callable[..., None]:
+        """The ``register`` callback handed to one plugin's ``register_<kind>s`` hook;
+        ``alias_taken`` as in :meth:`add`."""
 
         def register(
             name: str,
@@ -259,6 +273,7 @@ class Registry:
                 Component(
                     kind, name, factory, summary.strip(), plugin, tuple(aliases), members=members
                 ),
+                alias_taken=alias_taken,
             )
 
         register.__doc__ = (
@@ -266,8 +281,15 @@ class Registry:
         )
         return register
 
-    def add(self, component: Component) -> None:
-        """Add a component; a name or alias already taken raises DuplicateComponentError."""
+    def add(
+        self,
+        component: Component,
+        *,
+        alias_taken: Callable[[DuplicateComponentError], None] | None = None,
+    ) -> None:
+        """Add a component; a name already taken raises DuplicateComponentError. So does an
+        alias already taken, unless ``alias_taken`` is given: then it is called with that error
+        (it may raise) and the component is added without the alias."""
         if not isinstance(component.name, str) or not component.name.strip():
             raise ValueError(f"plugin {component.plugin!r} registered a {component.kind} no name")
         if not (callable(component.target) or _is_reference(component.target)):
@@ -294,17 +316,36 @@ class Registry:
                 )
         table = self._tables[component.kind]
         # A family is found by its prefix: timm/* under "timm".
-        keys = [normalise(n.removesuffix(FAMILY_SUFFIX)) for n in names]
-        for key in keys:
-            if key in table:
-                other = table[key]
-                raise DuplicateComponentError(
-                    f"{component.kind} {component.name!r} is registered twice: by plugin "
-                    f"{other.plugin!r} (as {other.name!r}) and by plugin {component.plugin!r}. "
-                    f"Block one with `zoo -p no:PLUGIN` or uninstall it."
+        key = normalise(component.name.removesuffix(FAMILY_SUFFIX))
+        if key in table:
+            other = table[key]
+            raise DuplicateComponentError(
+                f"{component.kind} {component.name!r} is registered twice: by plugin "
+                f"{other.plugin!r} (as {other.name!r}) and by plugin {component.plugin!r}. "
+                f"Block one with `zoo -p no:PLUGIN` or uninstall it."
+            )
+        keys, aliases = [key], []
+        for alias in component.aliases:
+            alias_key = normalise(alias.removesuffix(FAMILY_SUFFIX))
+            if alias_key in table:
+                other = table[alias_key]
+                error = DuplicateComponentError(
+                    f"alias {alias!r} of {component.kind} {component.name!r} is taken by plugin "
+                    f"{other.plugin!r} (as {other.name!r})"
                 )
-        for key in keys:
-            table[key] = component
+                if alias_taken is None:
+                    raise DuplicateComponentError(
+                        f"{error}, so plugin {component.plugin!r} cannot have it. Block one with "
+                        "`zoo -p no:PLUGIN` or uninstall it."
+                    )
+                alias_taken(error)
+                continue
+            keys.append(alias_key)
+            aliases.append(alias)
+        if len(aliases) < len(component.aliases):
+            component = dataclasses.replace(component, aliases=tuple(aliases))
+        for alias_key in keys:
+            table[alias_key] = component
 
     def remove_plugin(self, plugin: str) -> None:
         """Forget everything one plugin registered."""
