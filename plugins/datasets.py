@@ -1,7 +1,8 @@
 """More datasets through torchvision's own classes: Fashion-MNIST, KMNIST, EMNIST and CIFAR-10.
 
 Each is one row of :data:`DATASETS` (a :class:`TorchvisionDataset`), and one builder,
-:func:`torchvision_datamodule`, makes the :class:`zoo.data.VisionDataModule` of any row. Each
+:func:`torchvision_datamodule`, makes the :class:`zoo.data.VisionDataModule` of any row (a
+:class:`zoo.data.ClassificationDataModule`, as every dataset plugin's may be). Each
 takes the arguments of ``mnist`` (``val_size``, ``split_seed``, ``num_workers``, ``download``,
 and ``fast``: None uses the in-memory fast path of :class:`zoo.data.VisionDataModule` where it
 applies); EMNIST also takes ``split``. Each row writes down the dataset's metadata: input shape,

@@ -2,8 +2,8 @@
 
 A row of the same kind as those of :mod:`zoo.plugins.datasets`, made by the same builder, in a
 plugin of its own (``-p no:mnist`` blocks it alone). By default batches come from the in-memory
-fast path of :class:`zoo.data.VisionDataModule` (decoded once, gathered by tensor indexing);
-``mnist:fast=False`` uses the standard DataLoader.
+fast path of :class:`zoo.data.VisionDataModule`, a :class:`zoo.data.ClassificationDataModule`
+(decoded once, gathered by tensor indexing); ``mnist:fast=False`` uses the standard DataLoader.
 """
 
 from __future__ import annotations

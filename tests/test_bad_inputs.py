@@ -352,7 +352,11 @@ def _train_boom(boom: Path, data: Path, *flags: str, **env: str) -> subprocess.C
 def test_an_unexpected_exception_is_one_line_with_a_hint(boom: Path, tiny_mnist: Path) -> None:
     completed = _train_boom(boom, tiny_mnist)
     assert_clean_failure(completed)
-    assert f"Error: RuntimeError: boom at build time {HINT}" in completed.stderr.splitlines()
+    assert (
+        "Error: activation 'boom' (plugin 'plug', ./plug.py) failed to build: RuntimeError: "
+        "boom at build time"
+    ) in completed.stderr.splitlines()
+    assert HINT.replace("(rerun", "(an error in the plugin's code: rerun") in completed.stderr
 
 
 @pytest.mark.parametrize(("flags", "env"), [(("--traceback",), {}), ((), {"ZOO_TRACEBACK": "1"})])

@@ -29,7 +29,8 @@ from torchvision.datasets import MNIST, VisionDataset
 import zoo
 from zoo.callbacks import EpochCheckpoint
 from zoo.data import EpochSampler, InMemoryLoader, VisionDataModule
-from zoo.module import ZooClassifier, create_optimizer
+from zoo.module import ZooClassifier
+from zoo.recipe import create_optimizer
 
 TINY = "mnist:val_size=100"
 
@@ -303,7 +304,7 @@ def test_compile_is_applied_in_the_training_process_and_keeps_parameter_names() 
 def test_optimizers_use_fused_kernels_where_available() -> None:
     model = torch.nn.Linear(4, 2)
     for name in ("adam", "adamw", "sgd"):
-        optimizer = create_optimizer(name, list(model.parameters()))
+        optimizer = create_optimizer(name, model)
         assert optimizer.defaults["fused"] is True, name
         model(torch.randn(3, 4)).sum().backward()
         optimizer.step()  # and it steps

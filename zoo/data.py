@@ -1,6 +1,10 @@
-"""Data directories and a LightningDataModule for torchvision-style classification datasets.
+"""The datamodules of classification datasets: :class:`ClassificationDataModule`, the base class
+of dataset plugins (what zoo reads of a dataset, loaders over the datasets a subclass writes),
+and :class:`VisionDataModule` for torchvision-style dataset classes; and what the core runs of a
+dataset plugin (:func:`check_datamodule`, :func:`load_data`, :func:`checked_batches`), each
+failure named with the dataset's plugin.
 
-Two ways to deliver batches, the same tensors either way:
+``VisionDataModule`` delivers batches in two ways, the same tensors either way:
 
 * the **in-memory fast path** (the default where it applies): each split is decoded once, by
   torchvision's own dataset class, into one uint8 tensor; a batch is gathered by tensor indexing
@@ -17,6 +21,8 @@ loading the plugin stays cheap.
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import math
 import os
 import re
@@ -29,11 +35,20 @@ from typing import Any
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset, Subset, random_split
+from torch.utils.data import DataLoader, Dataset, Subset, default_collate, random_split
 from torchvision import transforms
 
 from zoo._lightning import batches_trained_in_epoch, epoch_in_progress
-from zoo.errors import CorruptDataError, DataNotFoundError, ZooError, ZooUsageError
+from zoo.errors import (
+    CorruptDataError,
+    DataNotFoundError,
+    PluginError,
+    PluginFailure,
+    ZooError,
+    ZooUsageError,
+    component_label,
+)
+from zoo.loader import plugin_of
 from zoo.paths import resolve_data_dir
 
 #: Seconds a download may stall before we give up and explain how to supply the files.
@@ -44,6 +59,196 @@ Batch = tuple[torch.Tensor, torch.Tensor]
 #: The fast path gathers and normalises this many batches at a time and hands them out as views:
 #: one set of tensor operations per group of batches rather than per batch.
 BATCHES_PER_GATHER = 16
+
+#: The splits whose datasets each Lightning stage reads.
+STAGE_SPLITS: dict[str, tuple[str, ...]] = {
+    "fit": ("train", "val"),
+    "validate": ("val",),
+    "test": ("test",),
+    "predict": (),
+}
+#: Where the dataset contract is written down, for messages.
+CONTRACT = "docs/plugins.md#datasets"
+
+
+class ClassificationDataModule(L.LightningDataModule):
+    """The base class of a dataset plugin's datamodule: what zoo reads of a dataset, and
+    dataloaders over the datasets a subclass provides.
+
+    **Declare** (as class attributes, or in ``__init__``: zoo reads them before any data loads):
+
+    * ``input_shape``: ``(C, H, W)`` of one image;
+    * ``class_names``: one name per class, in label order; ``num_classes`` is their number;
+    * ``mean`` and ``std``: the per-channel normalisation, on the ``ToTensor`` scale (0 to 1), as
+      ``torchvision.transforms.Normalize`` takes it. ``zoo predict`` scales an image file to 0..1
+      and normalises it with them. ``None`` (the default) means no normalisation: batches are
+      not normalised, and ``zoo predict`` feeds images as they are (and warns).
+
+    **Factory arguments.** Register the subclass itself (or a function returning one) as the
+    factory. zoo always passes ``data_dir`` (``None`` means ``$ZOO_DATA_DIR``, else the cache
+    directory: ``self.data_dir`` is the resolved :class:`~pathlib.Path`) and ``batch_size``, and
+    ``num_workers`` only when the user sets ``--num-workers``: keep the argument to support that
+    option. Further ``__init__`` arguments are the spec's (``mine:val_size=100``).
+
+    **Data.** Implement ``train_dataset()``, ``val_dataset()`` and ``test_dataset()``: map-style
+    datasets of ``(image, label)`` pairs, ``image`` a ``(C, H, W)`` tensor, float on the ToTensor
+    scale or uint8 (divided by 255), ``label`` an int or integer tensor. Each is asked for once
+    and kept; the default dataloaders batch it (``batch_size``, ``num_workers``, the training
+    split shuffled), make the labels int64 and normalise the images with ``mean`` and ``std``.
+    ``prepare_data()`` (download; once per machine) and ``setup(stage)`` (load what the datasets
+    share; in every process, maybe more than once) are optional, as in Lightning. Or override
+    the ``*_dataloader()`` methods instead; their batches must be ``(images, labels)``: images
+    float ``(N, C, H, W)``, normalised as ``mean`` and ``std`` say, labels int64 ``N`` in
+    ``0..num_classes-1``. The first batch of each stage is checked against that format.
+    """
+
+    input_shape: tuple[int, int, int]
+    class_names: Sequence[str]
+    mean: Sequence[float] | None = None
+    std: Sequence[float] | None = None
+    #: How messages name this dataset; zoo sets it to the component and its plugin.
+    label: str | None = None
+
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str] | None = None,
+        batch_size: int = 64,
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__()
+        if batch_size < 1:
+            raise ZooUsageError(f"batch size must be at least 1, got {batch_size}")
+        if num_workers < 0:
+            raise ZooUsageError(
+                f"{type(self).__name__}: num_workers must be 0 or more, got {num_workers}"
+            )
+        self.data_dir = resolve_data_dir(data_dir)
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self._datasets: dict[str, Dataset[Any]] = {}
+        self._checked_stages: set[str] = set()
+
+    @property
+    def num_classes(self) -> int:
+        """The number of classes: ``len(class_names)``."""
+        return len(self.class_names)
+
+    def train_dataset(self) -> Dataset[Any]:
+        """The training split: ``(image, label)`` pairs (see the class docstring)."""
+        raise NotImplementedError(f"{type(self).__name__} implements no train_dataset()")
+
+    def val_dataset(self) -> Dataset[Any]:
+        """The validation split, which picks the best checkpoint."""
+        raise NotImplementedError(f"{type(self).__name__} implements no val_dataset()")
+
+    def test_dataset(self) -> Dataset[Any]:
+        """The test split, evaluated once after training and by ``zoo evaluate``."""
+        raise NotImplementedError(f"{type(self).__name__} implements no test_dataset()")
+
+    def dataset(self, split: str) -> Dataset[Any]:
+        """The dataset of ``split`` (``train``, ``val`` or ``test``) from its hook, made once."""
+        if split not in self._datasets:
+            self._datasets[split] = getattr(self, f"{split}_dataset")()
+        return self._datasets[split]
+
+    def uses_dataset_hook(self, split: str) -> bool:
+        """Whether ``split``'s dataloader is the default one, over ``<split>_dataset()``."""
+        name = f"{split}_dataloader"
+        return getattr(type(self), name) is getattr(ClassificationDataModule, name)
+
+    def dataloader(self, dataset: Dataset[Any], *, shuffle: bool) -> DataLoader[Any]:
+        """A DataLoader of batches in zoo's format over ``(image, label)`` pairs."""
+        on_gpu = self.trainer is not None and self.trainer.strategy.root_device.type == "cuda"
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            pin_memory=on_gpu,
+            collate_fn=BatchCollator(self.mean, self.std),
+        )
+
+    def train_dataloader(self) -> Any:
+        return self.dataloader(self.dataset("train"), shuffle=True)
+
+    def val_dataloader(self) -> Any:
+        return self.dataloader(self.dataset("val"), shuffle=False)
+
+    def test_dataloader(self) -> Any:
+        return self.dataloader(self.dataset("test"), shuffle=False)
+
+    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Check the first batch of each stage against the batch format."""
+        stage = str(self.trainer.state.stage) if self.trainer is not None else ""
+        if stage not in self._checked_stages:
+            check_batch(batch, self, self.label or f"dataset {self.name or type(self).__name__!r}")
+            self._checked_stages.add(stage)
+        return batch
+
+
+class BatchCollator:
+    """Collates ``(image, label)`` samples into a batch in zoo's format: uint8 images divided by
+    255, float images normalised with ``mean`` and ``std`` (if given), labels made int64."""
+
+    def __init__(self, mean: Sequence[float] | None, std: Sequence[float] | None) -> None:
+        self.mean = None if mean is None or std is None else tuple(float(m) for m in mean)
+        self.std = None if mean is None or std is None else tuple(float(s) for s in std)
+
+    def __call__(self, samples: list[Any]) -> Any:
+        batch = default_collate(samples)
+        if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
+            return batch  # not pairs: the batch check says so
+        images, labels = batch
+        if isinstance(images, torch.Tensor):
+            if images.dtype == torch.uint8:
+                images = images.to(torch.float32).div_(255)
+            if self.mean is not None and self.std is not None and images.is_floating_point():
+                mean = torch.tensor(self.mean, dtype=images.dtype).view(-1, 1, 1)
+                std = torch.tensor(self.std, dtype=images.dtype).view(-1, 1, 1)
+                images = images.sub(mean).div_(std)
+        if isinstance(labels, torch.Tensor) and not labels.is_floating_point():
+            labels = labels.to(torch.int64)
+        return images, labels
+
+
+def batch_problem(batch: Any, input_shape: Sequence[int], num_classes: int) -> str | None:
+    """What keeps ``batch`` from being ``(images, labels)`` as zoo trains on them (images float
+    ``(N, C, H, W)`` of ``input_shape``, labels int64 ``N`` in ``0..num_classes-1``), or None."""
+    if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
+        return f"a batch must be a pair (images, labels), got {_what(batch)}"
+    images, labels = batch
+    shape = (*map(int, input_shape),)
+    if not isinstance(images, torch.Tensor) or not images.is_floating_point():
+        return f"images must be a float tensor (N, C, H, W), got {_what(images)}"
+    if images.ndim != 4 or tuple(images.shape[1:]) != shape:
+        return f"images must be of shape (N, *input_shape) = (N, *{shape}), got {_what(images)}"
+    n = len(images)
+    if not isinstance(labels, torch.Tensor) or labels.dtype != torch.int64 or labels.shape != (n,):
+        return f"labels must be an int64 tensor of shape ({n},), got {_what(labels)}"
+    if n and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
+        return (
+            f"labels must be class indices in 0..{num_classes - 1}, got labels from "
+            f"{int(labels.min())} to {int(labels.max())}"
+        )
+    return None
+
+
+def check_batch(batch: Any, datamodule: Any, label: str) -> None:
+    """Raise :class:`PluginError` if ``batch`` is not in the format of ``datamodule``'s
+    declarations (see :func:`batch_problem`); ``label`` names the dataset."""
+    problem = batch_problem(batch, datamodule.input_shape, int(datamodule.num_classes))
+    if problem is not None:
+        raise PluginError(f"{label} gives batches zoo cannot use: {problem} (see {CONTRACT})")
+
+
+def _what(value: Any) -> str:
+    """A value as messages describe it: a tensor by its dtype and shape, else by its type."""
+    if isinstance(value, torch.Tensor):
+        return f"{str(value.dtype).removeprefix('torch.')} of shape {tuple(value.shape)}"
+    if isinstance(value, (tuple, list)):
+        return f"a {type(value).__name__} of {len(value)}"
+    return type(value).__name__
 
 
 class EpochSampler:
@@ -184,9 +389,10 @@ def _channel_tensor(values: Sequence[float], device: torch.device) -> torch.Tens
     return torch.tensor(values, dtype=torch.float32, device=device).view(-1, 1, 1)
 
 
-class VisionDataModule(L.LightningDataModule):
+class VisionDataModule(ClassificationDataModule):
     """Train/val/test loaders over a torchvision dataset class with ``root``, ``train``,
-    ``transform`` and ``download`` arguments (MNIST, FashionMNIST, KMNIST, CIFAR10, …).
+    ``transform`` and ``download`` arguments (MNIST, FashionMNIST, KMNIST, CIFAR10, …): a
+    :class:`ClassificationDataModule` that makes its own dataloaders.
 
     The validation split is a seeded random subset of the training split; the test split is the
     dataset's own. Images go through ``ToTensor`` and ``Normalize(mean, std)``; ``train_transforms``
@@ -218,7 +424,6 @@ class VisionDataModule(L.LightningDataModule):
         fast: bool | None = None,
         train_transforms: Sequence[Callable[[Any], Any]] = (),
     ) -> None:
-        super().__init__()
         if batch_size < 1:
             raise ZooUsageError(f"batch size must be at least 1, got {batch_size}")
         if val_size < 1:
@@ -235,20 +440,17 @@ class VisionDataModule(L.LightningDataModule):
                 f"{name}: training transforms need a PIL image per sample, which the in-memory "
                 f"fast path does not make; use the standard path (fast=False)"
             )
+        super().__init__(data_dir=data_dir, batch_size=batch_size, num_workers=num_workers)
         self.dataset_class = dataset_class
         self.name = name
-        self.data_dir = resolve_data_dir(data_dir)
-        self.batch_size = batch_size
-        self.input_shape = tuple(input_shape)
+        self.input_shape = tuple(input_shape)  # type: ignore[assignment]
         self.class_names = list(class_names)
-        self.num_classes = len(self.class_names)
         self.mean = tuple(mean)
         self.std = tuple(std)
         self.expected_files = tuple(expected_files)
         self.source = source
         self.val_size = val_size
         self.split_seed = split_seed
-        self.num_workers = num_workers
         self.download = download
         self.dataset_kwargs = dict(dataset_kwargs or {})
         self.fast = fast
@@ -622,3 +824,134 @@ def idx_problem(path: os.PathLike[str] | str) -> str | None:
     if size != expected:
         return f"{size} bytes, but its header ({'x'.join(map(str, shape))}) needs {expected}"
     return None
+
+
+# -- what the core runs of a dataset plugin -----------------------------------------------------
+
+
+@contextlib.contextmanager
+def plugin_code(component: Any, action: str) -> Iterator[None]:
+    """Run code of ``component``'s plugin: an exception other than a :class:`ZooError` (which
+    passes unchanged, as do KeyboardInterrupt and SystemExit) becomes a :class:`PluginFailure`
+    naming the component, its plugin and distribution, ``action`` and the exception."""
+    try:
+        yield
+    except ZooError:
+        raise
+    except Exception as error:
+        raise PluginFailure(component, action, error, plugin_of(component)) from error
+
+
+def dataset_arguments(component: Any, num_workers: int | None) -> dict[str, Any]:
+    """The arguments zoo adds to a dataset's spec: ``num_workers`` when the user set
+    ``--num-workers`` (None: not set, nothing added). A usage error if the factory takes none."""
+    if num_workers is None:
+        return {}
+    parameters = component.parameters()
+    if "num_workers" not in parameters and not any(
+        p.kind is p.VAR_KEYWORD for p in parameters.values()
+    ):
+        try:
+            inspect.signature(component.factory)
+        except (TypeError, ValueError):
+            return {"num_workers": num_workers}  # no signature to go by: the call will tell
+        raise ZooUsageError(
+            f"{component_label(component, plugin_of(component))} takes no --num-workers: its "
+            f"factory has no num_workers argument. Leave --num-workers out."
+        )
+    return {"num_workers": num_workers}
+
+
+def check_datamodule(datamodule: Any, component: Any) -> None:
+    """Raise :class:`PluginError` naming the dataset and its plugin if what its factory returned
+    does not declare what zoo reads before any data loads (input_shape, class_names, mean and
+    std) or, for a :class:`ClassificationDataModule`, lacks a split."""
+    label = component_label(component, plugin_of(component))
+    problem = _declaration_problem(datamodule)
+    if problem is None and isinstance(datamodule, ClassificationDataModule):
+        datamodule.label = label
+        missing = [
+            split
+            for split in ("train", "val", "test")
+            if datamodule.uses_dataset_hook(split)
+            and getattr(type(datamodule), f"{split}_dataset")
+            is getattr(ClassificationDataModule, f"{split}_dataset")
+        ]
+        if missing:
+            problem = f"it implements neither {missing[0]}_dataset() nor {missing[0]}_dataloader()"
+    if problem is not None:
+        raise PluginError(f"{label} breaks the dataset contract: {problem} (see {CONTRACT})")
+
+
+def _declaration_problem(datamodule: Any) -> str | None:
+    """What is wrong with a datamodule's declarations, or None."""
+    if not isinstance(datamodule, L.LightningDataModule):
+        return f"its factory returned {_what(datamodule)}, not a lightning.LightningDataModule"
+    try:
+        shape, classes = datamodule.input_shape, datamodule.num_classes
+        names = datamodule.class_names
+    except AttributeError as error:
+        return f"it does not declare {error.name or 'input_shape, class_names'}"
+    if not _ints(shape, 3, 1):
+        return f"input_shape must be (C, H, W), three positive ints, got {shape!r}"
+    if not isinstance(names, Sequence) or not _ints((classes,), 1, 1) or len(names) != classes:
+        return f"class_names must be a sequence of one name per class, got {names!r}"
+    mean, std = getattr(datamodule, "mean", None), getattr(datamodule, "std", None)
+    if (mean is None) != (std is None):
+        return "declare both mean and std, or neither (None: no normalisation)"
+    for what, values in (("mean", mean), ("std", std)):
+        if values is None:
+            continue
+        try:
+            numbers = [float(v) for v in values]
+        except (TypeError, ValueError):
+            numbers = []
+        if len(numbers) not in (1, shape[0]) or not all(map(math.isfinite, numbers)):
+            return (
+                f"{what} must be one finite number per channel ({shape[0]}), or one for all, "
+                f"got {values!r}"
+            )
+    if std is not None and not all(float(s) > 0 for s in std):
+        return f"std must be above 0 in every channel, got {std!r}"
+    return None
+
+
+def _ints(values: Any, count: int, low: int) -> bool:
+    return (
+        isinstance(values, Sequence)
+        and len(values) == count
+        and all(isinstance(v, int) and not isinstance(v, bool) and v >= low for v in values)
+    )
+
+
+def load_data(datamodule: Any, component: Any, stage: str) -> None:
+    """What zoo runs of a datamodule before it trains (``stage`` "fit") or evaluates ("test",
+    "fit" for the validation split): ``prepare_data()``, ``setup(stage)`` and, where the
+    default dataloaders serve it, the stage's datasets. A failure names the dataset's plugin."""
+    with plugin_code(component, "failed in prepare_data()"):
+        datamodule.prepare_data()
+    with plugin_code(component, f"failed in setup({stage!r})"):
+        datamodule.setup(stage)
+    if isinstance(datamodule, ClassificationDataModule):
+        for split in STAGE_SPLITS.get(stage, ()):
+            if datamodule.uses_dataset_hook(split):
+                with plugin_code(component, f"failed in {split}_dataset()"):
+                    datamodule.dataset(split)
+
+
+def checked_batches(datamodule: Any, component: Any, split: str) -> Iterator[Any]:
+    """The batches of ``split``'s dataloader (``test`` or ``val``), for zoo's own loops: the
+    first checked against the batch format, a failure in the plugin's code named as such."""
+    with plugin_code(component, f"failed in {split}_dataloader()"):
+        iterator = iter(getattr(datamodule, f"{split}_dataloader")())
+    label = component_label(component, plugin_of(component))
+    first = True
+    while True:
+        with plugin_code(component, f"failed making a {split} batch"):
+            batch = next(iterator, None)
+        if batch is None:
+            return
+        if first:
+            check_batch(batch, datamodule, label)
+            first = False
+        yield batch

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -10,9 +11,14 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from zoo.api import create_datamodule
+from zoo.api import DEFAULT_BATCH_SIZE, resolve
 from zoo.checkpoints import load_model, resolve_checkpoint
-from zoo.errors import ZooError, ZooUsageError
+from zoo.data import check_datamodule, checked_batches, load_data
+from zoo.errors import ZooError, ZooUsageError, component_label
+from zoo.loader import plugin_of
+
+#: The datasets ``predict`` has warned about feeding unnormalised images (once each).
+_WARNED_UNNORMALISED: set[str] = set()
 
 
 @dataclass
@@ -59,18 +65,16 @@ def evaluate(
     spec = dataset or model.hparams.get("dataset")
     if not spec:
         raise ZooUsageError(f"{path} does not record its dataset; pass --dataset")
-    datamodule = create_datamodule(spec, data_dir=data_dir, batch_size=batch_size)
+    component, datamodule = _datamodule(spec, data_dir=data_dir, batch_size=batch_size)
     _check_compatible(model, datamodule, spec)
-    datamodule.prepare_data()
-    datamodule.setup("test" if split == "test" else "fit")
-    loader = datamodule.test_dataloader() if split == "test" else datamodule.val_dataloader()
+    load_data(datamodule, component, "test" if split == "test" else "fit")
 
     num_classes = int(model.hparams["num_classes"])
     correct = torch.zeros(num_classes, dtype=torch.long)
     total = torch.zeros(num_classes, dtype=torch.long)
     loss_sum = 0.0
     with torch.inference_mode():
-        for x, y in loader:
+        for x, y in checked_batches(datamodule, component, split):
             output = model(x)
             loss_sum += float(F.cross_entropy(output, y, reduction="sum"))
             hits = output.argmax(dim=1) == y
@@ -139,14 +143,36 @@ def predict(
     ]
 
 
+def _datamodule(
+    spec: str, *, data_dir: str | os.PathLike[str] | None = None, batch_size: int
+) -> tuple[Any, Any]:
+    """The dataset's component and its datamodule, its declarations checked (no data read)."""
+    component, parsed = resolve("dataset", spec)
+    datamodule = component.build(parsed.kwargs, data_dir=data_dir, batch_size=batch_size)
+    check_datamodule(datamodule, component)
+    return component, datamodule
+
+
 def _normalisation(model: Any) -> tuple[list[float] | None, list[float] | None]:
-    """The mean and std the checkpoint's dataset normalises with (none if it doesn't say)."""
+    """The mean and std the checkpoint's dataset normalises with; (None, None), with a warning
+    on stderr (once per dataset), if it declares none or the checkpoint names no dataset."""
     spec = model.hparams.get("dataset")
-    if not spec:
-        return None, None
-    datamodule = create_datamodule(spec)  # metadata only: no data is read
-    mean, std = getattr(datamodule, "mean", None), getattr(datamodule, "std", None)
-    return (list(mean), list(std)) if mean is not None and std is not None else (None, None)
+    mean = std = None
+    why = "the checkpoint records no dataset"
+    if spec:
+        component, datamodule = _datamodule(spec, batch_size=DEFAULT_BATCH_SIZE)
+        mean, std = getattr(datamodule, "mean", None), getattr(datamodule, "std", None)
+        why = f"{component_label(component, plugin_of(component))} declares no normalisation"
+    if mean is not None and std is not None:
+        return list(mean), list(std)
+    if why not in _WARNED_UNNORMALISED:
+        _WARNED_UNNORMALISED.add(why)
+        print(
+            f"zoo: warning: {why} (mean and std): images are fed to the model unnormalised, "
+            "scaled to 0..1",
+            file=sys.stderr,
+        )
+    return None, None
 
 
 def _check_compatible(model: Any, datamodule: Any, spec: str) -> None:

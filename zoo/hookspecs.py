@@ -83,13 +83,16 @@ def register_datasets(register: Register) -> None:
     """Register datasets.
 
     A dataset factory is called as ``factory(data_dir=..., batch_size=..., **spec_kwargs)``
-    (plus ``num_workers=N`` when the user sets ``--num-workers``) and returns a
-    ``lightning.LightningDataModule`` with train, val and test dataloaders of batches
-    ``(float images N x C x H x W, int64 labels N)`` that also has the attributes
-    ``input_shape`` (C, H, W), ``num_classes`` and ``class_names``, readable before any data is
-    loaded, and ``mean`` and ``std`` (per channel, on the ToTensor scale), which ``zoo predict``
-    normalises images with. :class:`zoo.data.VisionDataModule` is all of that for any
-    torchvision-style dataset class; docs/plugins.md has the contract in full.
+    (plus ``num_workers=N`` only when the user sets ``--num-workers``; a factory without that
+    argument makes the option a usage error) and returns a ``lightning.LightningDataModule``
+    whose train, val and test dataloaders give batches ``(images, labels)``: float images
+    ``(N, C, H, W)`` normalised with its ``mean`` and ``std``, int64 labels ``(N,)``. Before any
+    data loads it must have ``input_shape`` (C, H, W), ``num_classes`` and ``class_names``, and
+    ``mean`` and ``std`` (per channel, on the ToTensor scale; None: not normalised), which
+    ``zoo predict`` normalises images with. Subclass :class:`zoo.data.ClassificationDataModule`
+    (declare those, write ``train_dataset()``, ``val_dataset()``, ``test_dataset()``; it makes
+    the loaders, normalises and checks the batches) or, for a torchvision-style dataset class,
+    return a :class:`zoo.data.VisionDataModule`. docs/plugins.md has the contract in full.
     """
 
 

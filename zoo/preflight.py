@@ -13,8 +13,10 @@ from collections.abc import Sequence
 
 import torch
 
-from zoo.api import create_activation, create_model
-from zoo.errors import ComponentSpecError, ZooError
+from zoo.api import create_activation, create_model, resolve
+from zoo.errors import ComponentSpecError, PluginFailure, ZooError
+from zoo.loader import plugin_of
+from zoo.registry import Kind
 
 #: Bytes per parameter while training with Adam in float32: weights, gradients, two moments.
 TRAINING_BYTES_PER_PARAMETER = 16
@@ -47,7 +49,8 @@ def _run_activation(act: str) -> None:
         raise
     except Exception as error:
         raise ComponentSpecError(
-            f"activation {act!r} fails on a test input: {type(error).__name__}: {error}",
+            f"activation {act!r} fails on a test input: {_exception(error)} "
+            f"({_plugins(('activation', act))})",
             kind="activation",
         ) from None
 
@@ -63,9 +66,11 @@ def count_parameters(
                 model = create_model(
                     arch, act=act, input_shape=tuple(input_shape), num_classes=num_classes
                 )
+        except PluginFailure:  # some modules cannot be built on the meta device
+            return None
         except ZooError:
             raise
-        except Exception:  # some modules cannot be built on the meta device
+        except Exception:
             return None
     return sum(p.numel() for p in model.parameters())
 
@@ -81,15 +86,35 @@ def _run_model(arch: str, act: str, input_shape: Sequence[int], num_classes: int
         except Exception as error:
             raise ComponentSpecError(
                 f"architecture {arch!r} with activation {act!r} fails on a dummy batch of shape "
-                f"{(2, *input_shape)}: {type(error).__name__}: {error}",
+                f"{(2, *input_shape)}: {_exception(error)} "
+                f"({_plugins(('architecture', arch), ('activation', act))})",
                 kind="architecture",
             ) from None
     if not isinstance(output, torch.Tensor) or tuple(output.shape) != (2, num_classes):
         shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
         raise ComponentSpecError(
-            f"architecture {arch!r} returns {shape} for a batch of 2, not (2, {num_classes})",
+            f"architecture {arch!r} returns {shape} for a batch of 2, not (2, {num_classes}) "
+            f"({_plugins(('architecture', arch))})",
             kind="architecture",
         )
+
+
+def _exception(error: BaseException) -> str:
+    """``RuntimeError: what it says``, on one line."""
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}{': ' if text else ''}{text}"
+
+
+def _plugins(*specs: tuple[Kind, str]) -> str:
+    """Where components come from, for a message: ``activation 'snake' from plugin 'snake',
+    zoo-snake 0.1.0; architecture 'mlp' from plugin 'mlp', built-in``."""
+    parts = []
+    for kind, spec in specs:
+        component, _ = resolve(kind, spec)
+        info = plugin_of(component)
+        source = f", {info.source}" if info is not None else ""
+        parts.append(f"{kind} {component.name!r} from plugin {component.plugin!r}{source}")
+    return "; ".join(parts)
 
 
 def available_memory() -> int | None:

@@ -511,13 +511,16 @@ class _Composition:
                     precision=c.precision,  # type: ignore[arg-type]
                     logger=loggers,
                     callbacks=callbacks,
-                    gradient_clip_val=c.gradient_clip,
-                    accumulate_grad_batches=c.accumulate_grad_batches,
                     default_root_dir=run.path,
                     plugins=[AtomicCheckpointIO()],
                     enable_progress_bar=self.progress,
                     enable_model_summary=self.progress,
-                    **{"profiler": NullProfiler(), **self.trainer_options},
+                    **{
+                        "profiler": NullProfiler(),
+                        "gradient_clip_val": c.gradient_clip,
+                        "accumulate_grad_batches": c.accumulate_grad_batches,
+                        **self.trainer_options,  # given to the Trainer as they are
+                    },
                 )
         except (MisconfigurationException, ValueError, TypeError, ImportError) as error:
             raise ZooUsageError(f"invalid trainer setting: {error}") from None
