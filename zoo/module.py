@@ -87,6 +87,9 @@ class ZooClassifier(L.LightningModule):
         self._totals: dict[str, _Totals] = {}  # per stage, reset at the start of each epoch
         self._resumed_totals: dict[str, Any] = {}  # of the epoch a checkpoint stopped in
         self.augmenter: BatchAugmenter | None = None  # set by the run: it needs the dataset
+        #: (optimizer steps in the run, per epoch) of a one-process run, set by the run, which
+        #: counts them from its data; else estimated by Lightning (_estimated_schedule_length).
+        self.schedule_length: tuple[int, int] | None = None
 
     def configure_model(self) -> None:
         # Compiled here, in the process that trains (ddp_spawn pickles the module, and compiled
@@ -226,23 +229,31 @@ class ZooClassifier(L.LightningModule):
     def configure_optimizers(self) -> Any:
         hparams = self.hparams
         optimizer = create_optimizer(hparams["optimizer"], self.model, lr=hparams["lr"])
-        trainer = self.trainer
-        total = int(trainer.estimated_stepping_batches)
-        per_epoch = max(1, total // max(1, trainer.max_epochs or 1))
-        if trainer.max_epochs and trainer.max_epochs > 0:
-            batches = trainer.num_training_batches
-            if isinstance(batches, int) and batches > 0:
-                per_epoch = -(-batches // trainer.accumulate_grad_batches)
+        warmup = hparams.get("warmup_steps", 0)
+        if hparams.get("scheduler") is None and not warmup:
+            return optimizer
+        given = self.schedule_length if self.trainer.world_size == 1 else None
+        total, per_epoch = given or self._estimated_schedule_length()
         schedule = create_schedule(
-            hparams.get("scheduler"),
+            hparams["scheduler"],
             optimizer,
             total_steps=total,
             steps_per_epoch=per_epoch,
-            warmup_steps=hparams.get("warmup_steps", 0),
+            warmup_steps=warmup,
         )
-        if schedule is None:
-            return optimizer
         return {"optimizer": optimizer, "lr_scheduler": schedule}
+
+    def _estimated_schedule_length(self) -> tuple[int, int]:
+        """Optimizer steps in the run and per epoch, as Lightning estimates them. That loads the
+        training DataLoader before a checkpoint is restored, which is why a zoo run gives
+        :attr:`schedule_length` instead: a resumed epoch must not be started early."""
+        trainer = self.trainer
+        total = int(trainer.estimated_stepping_batches)
+        per_epoch = max(1, total // max(1, trainer.max_epochs or 1))
+        batches = trainer.num_training_batches
+        if trainer.max_epochs and trainer.max_epochs > 0 and isinstance(batches, int) and batches:
+            per_epoch = -(-batches // trainer.accumulate_grad_batches)
+        return total, per_epoch
 
 
 class _Totals:

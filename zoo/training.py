@@ -371,6 +371,7 @@ class _Composition:
             total = min(total, c.max_steps)
         create_schedule(hparams["scheduler"], optimizer, total_steps=total,
                         steps_per_epoch=per_epoch, warmup_steps=c.warmup_steps)  # fmt: skip
+        self.module.schedule_length = (total, per_epoch)
 
     def _record(self, seed: int, started: str) -> dict[str, Any]:
         """What ``config.json`` says of the run besides its status."""
