@@ -107,7 +107,7 @@ MATRIX = [
     case("dataset-val-size-0", [*EARLY, "--dataset", "mnist:val_size=0,download=False"], 2,
          "'--dataset'", "val_size must be at least 1"),
     case("optimizer-unknown", [*EARLY, "--optimizer", "nosuch"], 2,
-         "unknown optimizer 'nosuch'", "choose one of adam, adamw, sgd"),
+         "unknown optimizer 'nosuch'", "zoo list optimizers"),
     # -- trainer settings: refused when the Trainer is built, after the data loaded; the run
     #    directory made for the run is removed again ----------------------------------------
     case("accelerator-tpu", [*TRAIN, "--accelerator", "tpu"], 2,
