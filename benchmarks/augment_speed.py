@@ -15,9 +15,10 @@ interleaved, so that a busy spell on a shared machine hits every one, ``--repeat
 * **augment ms/batch**: the augmentations alone on a training batch of 64 on the run's device
   (the best of ``timeit`` runs inside the run), which is what the step pays for them.
 
-Prints a markdown table and writes nothing into the docs::
+Prints a markdown table; ``--docs docs/performance.md`` also writes it into that file's
+``augment-speed`` block::
 
-    python benchmarks/augment_speed.py --data-dir DIR
+    python benchmarks/augment_speed.py --data-dir DIR --max-steps 60 --docs docs/performance.md
     python benchmarks/augment_speed.py --data-dir DIR --archs mlp --max-steps 300 --repeats 5
 """
 
@@ -68,13 +69,24 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"[{repeat + 1}/{args.repeats}] {arch} {variant} ...", file=sys.stderr)
                 loads.append(os.getloadavg()[0])  # the machine may be busy with other work
                 runs.setdefault((arch, variant), []).append(_child(arch, variant, args))
-    print(_table(runs, args, loads))
+    table = _table(runs, args, loads)
+    print(table)
+    if args.docs:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from docblocks import write_block
+
+        command = (
+            f"python benchmarks/augment_speed.py --data-dir DIR --archs {' '.join(args.archs)} "
+            f"--max-steps {args.max_steps} --repeats {args.repeats}"
+        )
+        write_block(args.docs, "augment-speed", f"{table}\n\nMeasured with `{command}`.")
     return 0
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", default=os.environ.get("ZOO_DATA_DIR"))
+    parser.add_argument("--docs", type=Path, default=None, help="write the table into this file")
     parser.add_argument("--archs", nargs="+", choices=ARCHS, default=list(ARCHS))
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     parser.add_argument(
