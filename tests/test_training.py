@@ -137,7 +137,7 @@ def test_bad_input_fails_before_a_run_directory_exists(tiny_mnist: Path, tmp_pat
     with pytest.raises(zoo.UnknownComponentError, match="leakyrelu"):
         _train(tiny_mnist, output_dir, act="leakyrelu2")
     with pytest.raises(zoo.ZooUsageError, match="optimizer"):
-        _train(tiny_mnist, output_dir, optimizer="adagrad")
+        _train(tiny_mnist, output_dir, optimizer="nosuch")
     with pytest.raises(zoo.ComponentSpecError, match="hidden"):
         _train(tiny_mnist, output_dir, arch="mlp:hidden=(0,)")
     with pytest.raises(zoo.ZooUsageError, match="val_size"):
