@@ -339,9 +339,10 @@ class InMemoryLoader:
     def __iter__(self) -> Iterator[Batch]:
         # The order is drawn on the CPU (a seeded generator) and copied to the device once.
         positions = self.sampler.indices().to(self.images.device)
-        return self._batches(positions)
+        return self.batches(positions)
 
-    def _batches(self, positions: torch.Tensor) -> Iterator[Batch]:
+    def batches(self, positions: torch.Tensor) -> Iterator[Batch]:
+        """The batches of the samples at ``positions``, in that order."""
         for group in positions.split(self.batch_size * BATCHES_PER_GATHER):
             images = normalise(self.images.index_select(0, group), self.mean, self.std)
             labels = self.labels.index_select(0, group)
@@ -354,24 +355,36 @@ class ResumableLoader(InMemoryLoader):
     epoch and how many of its batches were trained) goes into every checkpoint, and a loader
     given that state starts the epoch's order at the next batch. Lightning calls
     ``state_dict`` when it saves and ``load_state_dict`` before it iterates a resumed epoch.
+
+    Every iteration draws the order of the epoch the fit loop is in (``epoch()``), however
+    often Lightning starts iterating: it makes one iterator to check the loader before the
+    first epoch, and sets the sampler's epoch only after the epoch's iterator exists.
     """
 
-    def __init__(self, *args: Any, trained: Callable[[], int], **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, trained: Callable[[], int], epoch: Callable[[], int], **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._trained = trained  # batches of the current epoch trained so far
+        self._epoch_in_progress = epoch
         self._epoch = self.sampler.epoch
         self._skip = 0
+        self._loaded = False
 
     def __iter__(self) -> Iterator[Batch]:
+        if not self._loaded:
+            self.sampler.set_epoch(self._epoch_in_progress())
+        self._loaded = False
         self._epoch = self.sampler.epoch
         skip, self._skip = self._skip, 0
         positions = self.sampler.indices()[skip * self.batch_size :]
-        return self._batches(positions.to(self.images.device))
+        return self.batches(positions.to(self.images.device))
 
     def state_dict(self) -> dict[str, int]:
         return {"epoch": self._epoch, "batches": self._trained()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._loaded = True
         self.sampler.set_epoch(int(state["epoch"]))
         self._skip = int(state["batches"])
         if self._skip >= len(self):  # stopped after the epoch's last batch
@@ -656,11 +669,10 @@ class VisionDataModule(ClassificationDataModule):
         )
         if not (shuffle and trainer is not None):
             return InMemoryLoader(images, labels, sampler, self.batch_size, self.mean, self.std)
-        # Lightning draws the first batch before it sets the epoch: start at the fit loop's.
-        sampler.set_epoch(epoch_in_progress(trainer))
         return ResumableLoader(
             images, labels, sampler, self.batch_size, self.mean, self.std,
             trained=lambda: batches_trained_in_epoch(trainer),
+            epoch=lambda: epoch_in_progress(trainer),
         )  # fmt: skip
 
     def _loader(self, dataset: Dataset[Any], shuffle: bool) -> DataLoader[Any]:

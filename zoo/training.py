@@ -317,11 +317,17 @@ class _Composition:
 
     def _build(self, seed: int) -> None:
         """Components checked on a dummy batch, then the model and the data, loaded."""
-        import lightning as L
+        from zoo.data import load_data
 
-        from zoo.data import check_datamodule, dataset_arguments, load_data
-        from zoo.module import ZooClassifier
-        from zoo.preflight import check_components
+        self._build_datamodule()
+        self._build_module(seed)
+        # Missing or unusable data fails here, before a new run directory exists.
+        load_data(self.datamodule, self.data_component, "fit")
+        self._check_recipe()
+
+    def _build_datamodule(self) -> None:
+        """The dataset's datamodule, its declarations checked (no data loaded yet)."""
+        from zoo.data import check_datamodule, dataset_arguments
 
         c = self.config
         data_args = dataset_arguments(self.data_component, c.num_workers)  # only if set
@@ -329,6 +335,16 @@ class _Composition:
             {**self.data_spec.kwargs, **data_args}, data_dir=c.data_dir, batch_size=c.batch_size
         )
         check_datamodule(self.datamodule, self.data_component)
+
+    def _build_module(self, seed: int) -> None:
+        """The components checked on a dummy batch, then the model, seeded with ``seed`` (its
+        initial weights depend on nothing else)."""
+        import lightning as L
+
+        from zoo.module import ZooClassifier
+        from zoo.preflight import check_components
+
+        c = self.config
         shape, classes = self.datamodule.input_shape, self.datamodule.num_classes
         check_components(str(self.arch_spec), str(self.act_spec), shape, classes)
         L.seed_everything(seed, workers=True, verbose=False)
@@ -353,9 +369,6 @@ class _Composition:
 
             mean, std = _normalisation(self.datamodule)
             self.module.augmenter = BatchAugmenter(c.augment, mean, std, seed)
-        # Missing or unusable data fails here, before a new run directory exists.
-        load_data(self.datamodule, self.data_component, "fit")
-        self._check_recipe()
 
     def _check_recipe(self) -> None:
         """Build the optimizer and schedule once, on the model: a bad argument that only their
