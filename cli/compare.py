@@ -11,6 +11,7 @@ import click
 
 from zoo.cli.options import json_option, output_dir_option, run_config, run_options
 from zoo.compare import DEFAULT_OUTPUT_DIR
+from zoo.config import RunConfig
 
 
 @click.command(
@@ -42,46 +43,77 @@ Examples:
     default=1,
     show_default=True,
     type=click.IntRange(min=1),
-    help="Runs in parallel (each a `zoo train` process).",
+    help="With --separate: runs in parallel (each a `zoo train` process).",
+)
+@click.option(
+    "--separate",
+    is_flag=True,
+    help="Train every run as its own `zoo train` process instead of fused in one.",
+)
+@click.option(
+    "--group-size",
+    type=click.IntRange(min=1),
+    default=None,
+    help="At most this many runs in one fused group [default: as many as fit in memory].",
 )
 @output_dir_option(
     DEFAULT_OUTPUT_DIR,
     "Where the runs, comparison.csv/json, the plots and report.md go. "
     "Rerunning with the same directory skips finished runs.",
 )
-@run_options(exclude=("act", "seed", "diagnostics"))
-@json_option("Print only comparison.json's object on stdout.")
+@click.option(
+    "--dataset",
+    "dataset",
+    multiple=True,
+    default=(RunConfig.dataset,),
+    show_default=True,
+    metavar="SPEC",
+    help="Dataset spec, NAME[:k=v,...]. Repeat it to compare on several datasets: one "
+    "comparison each in OUTPUT_DIR/<dataset>/, and ranking.json/md across them in OUTPUT_DIR.",
+)
+@run_options(exclude=("act", "seed", "diagnostics", "dataset"))
+@json_option("Print only comparison.json's object (several --dataset: ranking.json's) on stdout.")
 @click.pass_context
 def compare_command(
     ctx: click.Context,
     acts: tuple[str, ...],
     seeds: int,
     jobs: int,
+    separate: bool,
+    group_size: int | None,
     output_dir: Path,
+    dataset: tuple[str, ...],
     as_json: bool,
     **options: Any,
 ) -> None:
     """Train each --act with --seeds seeds and compare them.
 
-    Every run is an ordinary `zoo train --diagnostics` run directory under
-    OUTPUT_DIR/runs/. Prints a table (test accuracy mean ± std over seeds, best
+    The runs train fused: the runs of a group in one process, stepped together,
+    each exactly the run `zoo train --seed K` makes (--separate: one `zoo train`
+    process per run). Every run is an ordinary `zoo train --diagnostics` run
+    directory under OUTPUT_DIR/runs/. Prints a table (test accuracy mean ± std over seeds, best
     validation accuracy, final train loss, seconds per epoch, dead-unit and saturated
     fractions at the end, first layer's mean gradient norm) and writes comparison.csv,
     comparison.json, PNG plots and report.md to OUTPUT_DIR.
     """
-    from zoo.compare import compare
+    from zoo.compare import compare, compare_datasets
 
     root = ctx.find_root()
-    comparison = compare(
-        acts,
+    keywords: dict[str, Any] = dict(
         seeds=seeds,
         jobs=jobs,
+        separate=separate,
+        group_size=group_size,
         output_dir=output_dir,
         config=run_config(options),
         plugins=tuple(root.meta.get("zoo.plugins") or ()),
         strict_plugins=bool(root.meta.get("zoo.strict_plugins")),
         echo=lambda message: click.echo(message, err=as_json),
     )
+    if len(dataset) > 1:  # one table per dataset, and the ranking across them
+        comparison: Any = compare_datasets(dataset, acts, **keywords)
+    else:
+        comparison = compare(acts, dataset=dataset[0], **keywords)
     if as_json:
         click.echo(json.dumps(comparison.to_dict()))
         return

@@ -217,6 +217,7 @@ def test_a_failed_run_is_reported_and_the_rest_written(tmp_path: Path) -> None:
             ["relu"],
             seeds=1,
             epochs=1,
+            separate=True,
             plugins=[str(tmp_path / "missing_plugin.py")],
             strict_plugins=True,
             output_dir=tmp_path / "out",

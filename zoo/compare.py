@@ -38,6 +38,7 @@ from zoo.api import resolve
 from zoo.config import RunConfig
 from zoo.errors import ZooError, ZooUsageError
 from zoo.runs import RunCurves, read_curves, read_run
+from zoo.stats import ALPHA, format_p_value, not_worse, paired_differences
 
 DEFAULT_OUTPUT_DIR = "comparison"
 
@@ -45,6 +46,8 @@ DEFAULT_OUTPUT_DIR = "comparison"
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("activation", "activation"),
     ("test_acc", "test acc (mean ± std)"),
+    ("diff_from_best", "vs best (95 % CI)"),
+    ("p_value", "p"),
     ("best_val_acc", "best val acc"),
     ("final_train_loss", "final train loss"),
     ("seconds_per_epoch", "s/epoch"),
@@ -125,17 +128,23 @@ def compare(
     strict_plugins: bool = False,
     plots: bool = True,
     echo: Callable[[str], None] | None = None,
+    separate: bool = False,
+    group_size: int | None = None,
+    launch: Any = None,
     **options: Any,
 ) -> Comparison:
-    """Train every activation in ``acts`` with seeds ``0 .. seeds-1`` (``jobs`` at a time, one
-    ``zoo train --diagnostics`` process each), then write ``comparison.csv``,
-    ``comparison.json``, the plots and ``report.md`` to ``output_dir``.
+    """Train every activation in ``acts`` with seeds ``0 .. seeds-1``, then write
+    ``comparison.csv``, ``comparison.json``, the plots and ``report.md`` to ``output_dir``.
 
     Each run is ``config`` (or ``RunConfig(**options)``: ``arch="mlp", epochs=3, ...``) with
-    its activation and seed. Finished runs already in ``output_dir`` are reused. ``plugins``
-    are ``-p`` arguments for the runs (plugins registered in this process with
-    ``zoo.register_plugin`` are not seen by them). Raises :class:`ZooError` if a run fails,
-    after writing what the others produced.
+    its activation and seed, and an ordinary ``zoo train --diagnostics`` run directory. By
+    default the runs are trained fused, in groups that fit in memory (at most ``group_size``
+    runs each), each group one process (see :mod:`zoo.fused`); with ``separate=True``, or
+    settings that cannot be fused, each run is its own ``zoo train`` process, ``jobs`` at a
+    time. ``launch`` (:class:`zoo.launchers.LaunchOptions`) runs the groups or runs on Ray or
+    SLURM. Finished runs already in ``output_dir`` are reused. ``plugins`` are ``-p``
+    arguments for the runs. Raises :class:`ZooError` if a run fails, after writing what the
+    others produced.
     """
     echo = echo or _silent
     plan = plan_comparison(
@@ -151,13 +160,91 @@ def compare(
     if plan.finished:
         count = f"{len(plan.finished)} of {len(plan.todo)}"
         echo(f"{count} runs already finished in {plan.out}; skipping them")
-    pool = RunPool(plan, echo)
-    pool.run()
-    comparison, runs = summarise_comparison(plan, pool.finished, pool.failed)
+    finished, failed = train_pending(
+        plan, separate=separate, group_size=group_size, launch=launch, echo=echo
+    )
+    comparison, runs = summarise_comparison(plan, finished, failed)
     write_comparison(comparison, runs, plots=plots, echo=echo)
-    if pool.failed:
-        raise ZooError(_failure_message(pool.failed))
+    if failed:
+        raise ZooError(_failure_message(failed))
     return comparison
+
+
+def train_pending(
+    plan: Plan,
+    *,
+    separate: bool,
+    group_size: int | None,
+    launch: Any,
+    echo: Callable[[str], None],
+) -> tuple[dict[tuple[str, int], str], list[dict[str, Any]]]:
+    """Train the plan's pending runs, fused (see :mod:`zoo.groups`) or separately; the run
+    directories of the finished runs (those finished before included) and the failures."""
+    from zoo import groups
+
+    if not plan.pending:
+        return dict(plan.finished), []
+    remote = launch is not None and getattr(launch, "launcher", "local") != "local"
+    reason = None if separate else groups.fusion_problem(plan.settings.base)
+    if reason:
+        echo(f"training the runs separately: {reason}")
+    if (separate or reason) and not remote:
+        pool = RunPool(plan, echo)
+        pool.run()
+        return pool.finished, pool.failed
+    try:
+        if separate or reason:
+            tasks: list[Any] = groups.separate_tasks(plan)
+        else:
+            planned = groups.plan_groups(plan, group_size)
+            sizes = ", ".join(str(len(group)) for group in planned)
+            echo(f"training {len(plan.pending)} runs fused, in {len(planned)} group(s) of {sizes}")
+            tasks = groups.fused_tasks(plan, planned)
+        outcomes = _run_tasks(tasks, launch if remote else None, echo)
+    except groups.FusionUnavailable as error:
+        echo(f"training the runs separately: {error}")
+        pool = RunPool(plan, echo)
+        pool.run()
+        return pool.finished, pool.failed
+    except ZooError:
+        _remove_empty(plan)
+        raise
+    return _outcomes(plan, outcomes, echo)
+
+
+def _run_tasks(tasks: Sequence[Any], launch: Any, echo: Callable[[str], None]) -> list[Any]:
+    """Every task's outcomes: run here, one after another, or by the launcher."""
+    from zoo.groups import run_here
+
+    if launch is None:
+        return run_here(tasks, echo)
+    from zoo.groups import failed_outcomes
+    from zoo.launchers import launch as run_launched
+
+    outcomes: list[Any] = []
+    for task, launched in zip(tasks, run_launched(tasks, launch, echo), strict=True):
+        if launched.error is None:
+            outcomes += launched.result
+        else:
+            outcomes += failed_outcomes(task, launched.error)
+    return outcomes
+
+
+def _outcomes(
+    plan: Plan, outcomes: Sequence[dict[str, Any]], echo: Callable[[str], None]
+) -> tuple[dict[tuple[str, int], str], list[dict[str, Any]]]:
+    finished, failed = dict(plan.finished), []
+    for number, outcome in enumerate(outcomes, len(plan.finished) + 1):
+        key = (outcome["act"], int(outcome["seed"]))
+        prefix = f"[{number}/{len(plan.todo)}] {key[0]} seed {key[1]}"
+        if outcome["status"] == "finished":
+            finished[key] = outcome["run_dir"]
+            echo(f"{prefix}: test acc {outcome['result']['test_acc']:.2%}")
+        else:
+            log = outcome.get("log") or outcome.get("run_dir") or str(plan.slot(*key))
+            failed.append({"act": key[0], "seed": key[1], "log": log, "error": outcome["error"]})
+            echo(f"{prefix}: FAILED: {outcome['error']}")
+    return finished, failed
 
 
 def _silent(message: str) -> None:
@@ -454,7 +541,8 @@ def summarise_comparison(
 def summarise(
     acts: Sequence[str], runs: Sequence[tuple[str, int, RunCurves]]
 ) -> list[dict[str, Any]]:
-    """One row per activation: means over its seeds (test accuracy also with its std)."""
+    """One row per activation: means over its seeds (test accuracy also with its std), and its
+    test accuracy against the best activation's, paired by seed (see :func:`add_paired_tests`)."""
     rows = []
     for act in acts:
         mine = [curves for a, _, curves in runs if a == act]
@@ -481,7 +569,29 @@ def summarise(
                 "seeds": [s for a, s, _ in runs if a == act],
             }
         )
+    add_paired_tests(rows, runs)
     return rows
+
+
+def add_paired_tests(
+    rows: Sequence[dict[str, Any]], runs: Sequence[tuple[str, int, RunCurves]]
+) -> None:
+    """Add to each summary row its test accuracy against the best activation's (the highest
+    mean), seed by seed (:func:`zoo.stats.paired_differences`): ``diff_from_best`` (the mean
+    per-seed difference), ``ci95`` (``[low, high]``, or None), ``p_value`` (the paired t-test's,
+    or None) and ``verdict`` (in words). Seed k gives every activation the same initial weights
+    and data order, so runs with the same seed are a pair."""
+    test_acc: dict[str, dict[int, float]] = {row["activation"]: {} for row in rows}
+    for act, seed, curves in runs:
+        if act in test_acc and curves.results.get("test_acc") is not None:
+            test_acc[act][seed] = float(curves.results["test_acc"])
+    paired = paired_differences(test_acc)
+    for row in rows:
+        result = paired.get(row["activation"])
+        if result is not None:
+            row.update(result.to_dict())
+        else:
+            row.update(diff_from_best=None, ci95=None, p_value=None, verdict="no test accuracy")
 
 
 def _mean(values: Sequence[float | None]) -> float | None:
@@ -593,10 +703,20 @@ def _cell(row: dict[str, Any], key: str, markdown: bool = False) -> str:
     value = row.get(key)
     if key == "activation":
         return f"`{value}`" if markdown else str(value)
+    if key == "diff_from_best" and row.get("verdict") == "best":
+        return "best"
     if value is None:
         return "-"
     if key == "test_acc":
+        if row.get("runs") == 1:  # one seed: no spread to show
+            return f"{100 * value:.2f} %"
         return f"{100 * value:.2f} ± {100 * row.get('test_acc_std', 0.0):.2f} %"
+    if key == "diff_from_best":
+        ci = row.get("ci95")
+        shown = _points(value)
+        return f"{shown} [{_points(ci[0])}, {_points(ci[1])}]" if ci else shown
+    if key == "p_value":
+        return format_p_value(value)
     if key == "best_val_acc":
         return f"{100 * value:.2f} %"
     if key == "seconds_per_epoch":
@@ -604,6 +724,12 @@ def _cell(row: dict[str, Any], key: str, markdown: bool = False) -> str:
     if key in ("dead_end", "saturated_end"):
         return f"{value:.3f}"
     return f"{value:.4g}"
+
+
+def _points(difference: float) -> str:
+    """An accuracy difference in percentage points, ``-0.42`` (never ``-0.00``)."""
+    shown = f"{100 * difference:.2f}"
+    return "0.00" if shown == "-0.00" else shown
 
 
 def format_table(summary: Sequence[dict[str, Any]]) -> str:
@@ -619,7 +745,24 @@ def format_table(summary: Sequence[dict[str, Any]]) -> str:
         for line in cells
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return "\n".join([*lines, *table_notes(summary)])
+
+
+def table_notes(summary: Sequence[dict[str, Any]]) -> list[str]:
+    """The table's footer: what *vs best* and *p* are, or that one seed allows no test."""
+    if not any("verdict" in row for row in summary):
+        return []  # a summary from before the paired tests
+    if all((row.get("runs") or 0) < 2 for row in summary):
+        return [
+            "",
+            "One seed: no test possible (no std, confidence interval or p-value); "
+            "compare with --seeds 2 or more.",
+        ]
+    return [
+        "",
+        "vs best: test acc minus the best activation's, in percentage points, paired by seed "
+        "(mean [95 % CI]); p: paired t-test across seeds.",
+    ]
 
 
 def markdown_table(summary: Sequence[dict[str, Any]]) -> str:
@@ -637,6 +780,11 @@ def _write_csv(path: Path, summary: Sequence[dict[str, Any]]) -> None:
         "runs",
         "test_acc",
         "test_acc_std",
+        "diff_from_best",
+        "ci95_low",
+        "ci95_high",
+        "p_value",
+        "verdict",
         "best_val_acc",
         "final_train_loss",
         "seconds_per_epoch",
@@ -648,6 +796,8 @@ def _write_csv(path: Path, summary: Sequence[dict[str, Any]]) -> None:
         writer = csv.DictWriter(file, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
         for row in summary:
+            ci = row.get("ci95") or (None, None)
+            row = {**row, "ci95_low": ci[0], "ci95_high": ci[1]}
             writer.writerow({k: "" if row.get(k) is None else row[k] for k in fields})
 
 
@@ -683,6 +833,7 @@ def report(comparison: Comparison, plot_files: Sequence[str], plot_error: str | 
         "sides (- otherwise). *Grad norm, 1st layer*: L2 norm of the probe loss's gradient "
         "w.r.t. the first layer's parameters, averaged over training. See `zoo.diagnostics`.",
         "",
+        *stats_paragraph(comparison.summary, settings.seeds),
     ]
     if comparison.failed:
         lines += ["**Failed runs** (rerun the command to retry):", ""]
@@ -715,6 +866,34 @@ def report(comparison: Comparison, plot_files: Sequence[str], plot_error: str | 
     return "\n".join(lines)
 
 
+def stats_paragraph(summary: Sequence[dict[str, Any]], seeds: int) -> list[str]:
+    """report.md's lines on the paired t-test across seeds and each activation's verdict."""
+    best = [row["activation"] for row in summary if row.get("verdict") == "best"]
+    if not best:
+        return []
+    if seeds < 2 or all((row.get("runs") or 0) < 2 for row in summary):
+        return [
+            f"With one seed no test is possible: *vs best* is the difference from `{best[0]}` "
+            "(the highest test accuracy) in percentage points, without a confidence interval or "
+            "p-value, and the test accuracy has no std. Compare with `--seeds 2` or more.",
+            "",
+        ]
+    level = f"{100 * ALPHA:g} %"
+    lines = [
+        f"*vs best*: test accuracy minus that of `{best[0]}` (the highest mean), in percentage "
+        "points: the mean of the per-seed differences with its 95 % confidence interval. Seed k "
+        "gives every activation the same initial weights (where the shapes match) and the same "
+        "data order, so the runs are paired by seed; *p* is the two-sided paired t-test across "
+        f"seeds of a mean difference of 0 (Student t, n - 1 degrees of freedom), at {level}. "
+        "Each activation is tested against the best on its own, without a correction for "
+        "multiple comparisons, and the best is picked on the same runs: read a p near "
+        f"{ALPHA:g} with care.",
+        "",
+    ]
+    lines += [f"- `{row['activation']}`: {row.get('verdict')}" for row in summary]
+    return [*lines, ""]
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9.]+", "_", text).strip("_") or "act"
 
@@ -725,3 +904,351 @@ def _tail(log: str, lines: int = 5) -> str:
     except OSError:
         return ""
     return "\n".join(text[-lines:])
+
+
+# -- several datasets ------------------------------------------------------------------------
+
+
+@dataclass
+class MultiComparison:
+    """What :func:`compare_datasets` produced: one comparison per dataset (each in its own
+    output directory, as :func:`compare` writes it) and the activations ranked across them.
+
+    ``summaries`` holds every dataset's summary rows (also of a dataset whose comparison had
+    failed runs, read from its ``comparison.json``); ``comparisons`` those that finished;
+    ``failed`` the error of each dataset that had failed runs."""
+
+    settings: Settings
+    datasets: list[str]
+    directories: dict[str, str]
+    summaries: dict[str, list[dict[str, Any]]]
+    comparisons: dict[str, Comparison]
+    ranking: list[dict[str, Any]]
+    command: str
+    output_dir: str
+    files: dict[str, str]
+    failed: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """``ranking.json``'s object."""
+        settings = {k: v for k, v in self.settings.to_dict().items() if k != "dataset"}
+        return {
+            "command": self.command,
+            "settings": {**settings, "datasets": self.datasets},
+            "datasets": [
+                {
+                    "dataset": name,
+                    "output_dir": self.directories[name],
+                    "summary": [
+                        {k: v for k, v in row.items() if k != "layers"}
+                        for row in self.summaries[name]
+                    ],
+                }
+                for name in self.datasets
+            ],
+            "ranking": self.ranking,
+            "failed": self.failed,
+            "output_dir": self.output_dir,
+            "files": self.files,
+        }
+
+    def table(self) -> str:
+        """One aligned text table per dataset, then the ranking (one dataset: its table)."""
+        if len(self.datasets) == 1:
+            return format_table(self.summaries[self.datasets[0]])
+        parts = [f"{name}:\n{format_table(self.summaries[name])}" for name in self.datasets]
+        parts.append("Ranking across datasets:\n" + format_ranking(self.ranking, self.datasets))
+        return "\n\n".join(parts)
+
+
+def compare_datasets(
+    datasets: Sequence[str],
+    acts: Sequence[str],
+    *,
+    seeds: int = 3,
+    jobs: int = 1,
+    output_dir: str | os.PathLike[str] = DEFAULT_OUTPUT_DIR,
+    config: RunConfig | None = None,
+    plugins: Sequence[str] = (),
+    strict_plugins: bool = False,
+    plots: bool = True,
+    echo: Callable[[str], None] | None = None,
+    **options: Any,
+) -> MultiComparison:
+    """:func:`compare` the activations on each dataset spec in ``datasets``, one after the
+    other, each in ``output_dir/<dataset slug>``, then write ``ranking.json`` and ``ranking.md``
+    to ``output_dir``: each dataset's table and the activations ranked across the datasets (see
+    :func:`rank_activations`). The other arguments are :func:`compare`'s.
+
+    One dataset (after resolving the specs: duplicates count once) is exactly :func:`compare`
+    in ``output_dir``, without ranking files. Every spec is checked before anything runs. A
+    dataset whose runs fail does not stop the others: its error is raised as a
+    :class:`ZooError` after the ranking of what finished is written.
+    """
+    echo = echo or _silent
+    if "dataset" in options:
+        raise ZooUsageError("give compare_datasets the datasets as its first argument")
+    base, names = _dataset_settings(datasets, acts, seeds, jobs, config, options)
+    out = Path(output_dir)
+    keywords = {"seeds": seeds, "jobs": jobs, "config": config, "plugins": plugins}
+    keywords.update(strict_plugins=strict_plugins, plots=plots, echo=echo, **options)
+    if len(names) == 1:
+        return _single_dataset(compare(acts, output_dir=out, dataset=names[0], **keywords))
+    directories = _dataset_directories(names, out)
+    new_output_dir = not out.exists()
+    summaries: dict[str, list[dict[str, Any]]] = {}
+    comparisons: dict[str, Comparison] = {}
+    failed: dict[str, str] = {}
+    for number, name in enumerate(names, 1):
+        echo(f"dataset {number}/{len(names)}: {name} (in {directories[name]})")
+        try:
+            comparisons[name] = compare(
+                acts, output_dir=directories[name], dataset=name, **keywords
+            )
+            summaries[name] = comparisons[name].summary
+        except ZooUsageError:
+            if new_output_dir and out.is_dir() and not any(out.iterdir()):
+                out.rmdir()
+            raise
+        except ZooError as error:
+            failed[name] = str(error)
+            summaries[name] = _written_summary(Path(directories[name]))
+    multi = MultiComparison(
+        settings=base,
+        datasets=names,
+        directories=directories,
+        summaries=summaries,
+        comparisons=comparisons,
+        ranking=rank_activations(summaries),
+        command=_datasets_command(base, names, out, jobs, plugins, strict_plugins),
+        output_dir=str(out),
+        files={"json": str(out / "ranking.json"), "report": str(out / "ranking.md")},
+        failed=failed,
+    )
+    write_ranking(multi)
+    if failed:
+        raise ZooError("\n".join(f"{name}: {error}" for name, error in failed.items()))
+    return multi
+
+
+def _dataset_settings(
+    datasets: Sequence[str],
+    acts: Sequence[str],
+    seeds: int,
+    jobs: int,
+    config: RunConfig | None,
+    options: dict[str, Any],
+) -> tuple[Settings, list[str]]:
+    """The settings (with the default dataset) and the datasets by their canonical specs, each
+    once; a :class:`ZooUsageError` for a bad one before anything runs."""
+    if not datasets:
+        raise ZooUsageError("give at least one dataset to compare on (--dataset SPEC)")
+    names: list[str] = []
+    for dataset in datasets:
+        settings = _settings(acts, seeds, jobs, config, {**options, "dataset": dataset})
+        if settings.base.dataset not in names:
+            names.append(settings.base.dataset)
+    settings.base = settings.base.replace(dataset=RunConfig.dataset)
+    return settings, names
+
+
+def _dataset_directories(names: Sequence[str], out: Path) -> dict[str, str]:
+    """Each dataset's output directory, ``out/<slug>`` (made unique if two slugs coincide)."""
+    directories: dict[str, str] = {}
+    for name in names:
+        slug = _slug(name)
+        unique, number = slug, 1
+        while str(out / unique) in directories.values():
+            number += 1
+            unique = f"{slug}-{number}"
+        directories[name] = str(out / unique)
+    return directories
+
+
+def _single_dataset(comparison: Comparison) -> MultiComparison:
+    name = comparison.settings.base.dataset
+    return MultiComparison(
+        settings=comparison.settings,
+        datasets=[name],
+        directories={name: comparison.output_dir},
+        summaries={name: comparison.summary},
+        comparisons={name: comparison},
+        ranking=rank_activations({name: comparison.summary}),
+        command=comparison.command,
+        output_dir=comparison.output_dir,
+        files=dict(comparison.files),
+    )
+
+
+def _written_summary(directory: Path) -> list[dict[str, Any]]:
+    """The summary in ``directory/comparison.json`` (none if it cannot be read)."""
+    try:
+        summary = json.loads((directory / "comparison.json").read_text())["summary"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    return summary if isinstance(summary, list) else []
+
+
+def _datasets_command(
+    settings: Settings,
+    names: Sequence[str],
+    out: Path,
+    jobs: int,
+    plugins: Sequence[str],
+    strict_plugins: bool,
+) -> str:
+    """The ``zoo compare`` command line that reproduces (or resumes) a comparison on several
+    datasets: :func:`reproduce_command`'s, with a ``--dataset`` for each."""
+    words = shlex.split(reproduce_command(settings, out, jobs, plugins, strict_plugins))
+    at = len(words) - 1 - words[::-1].index("--seeds")
+    words[at:at] = [word for name in names for word in ("--dataset", name)]
+    return shlex.join(words)
+
+
+def rank_activations(summaries: dict[str, Sequence[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The activations ranked across datasets (``summaries``: each dataset's summary rows).
+
+    Per activation: ``ranks`` (its rank on each dataset by mean test accuracy, 1 the highest;
+    tied accuracies share the mean of their ranks; None where it has no test accuracy),
+    ``mean_rank`` (over the datasets where it has one), ``best`` (on how many it was the best),
+    ``best_or_indistinguishable`` (on how many it was the best or not significantly worse than
+    the best by the paired t-test across seeds, at 5 %; with one seed only the best counts) and
+    ``datasets`` (how many it has a rank on). Sorted by mean rank, then by the last count."""
+    acts: list[str] = []
+    for summary in summaries.values():
+        acts += [row["activation"] for row in summary if row["activation"] not in acts]
+    ranks = {
+        name: _ranks({row["activation"]: row.get("test_acc") for row in summary})
+        for name, summary in summaries.items()
+    }
+    rows = {name: {row["activation"]: row for row in s} for name, s in summaries.items()}
+    ranking = []
+    for act in acts:
+        mine = {name: ranks[name].get(act) for name in summaries}
+        present = [rank for rank in mine.values() if rank is not None]
+        matched = [rows[name][act] for name in summaries if act in rows[name]]
+        ranking.append(
+            {
+                "activation": act,
+                "ranks": mine,
+                "mean_rank": statistics.fmean(present) if present else None,
+                "best": sum(1 for row in matched if row.get("verdict") == "best"),
+                "best_or_indistinguishable": sum(1 for row in matched if _tied_with_best(row)),
+                "datasets": len(present),
+            }
+        )
+    ranking.sort(
+        key=lambda r: (r["mean_rank"] is None, r["mean_rank"] or 0, -r["best_or_indistinguishable"])
+    )
+    return ranking
+
+
+def _tied_with_best(row: dict[str, Any]) -> bool:
+    """Whether a summary row is the best's, or not significantly worse than the best's."""
+    return row.get("verdict") == "best" or not_worse(row.get("diff_from_best"), row.get("p_value"))
+
+
+def _ranks(values: dict[str, float | None]) -> dict[str, float]:
+    """Ranks by value, highest first (1); equal values share the mean of their ranks."""
+    present = {k: float(v) for k, v in values.items() if v is not None and not math.isnan(v)}
+    ordered = sorted(present, key=lambda k: -present[k])
+    ranks: dict[str, float] = {}
+    start = 0
+    while start < len(ordered):
+        end = start
+        while end + 1 < len(ordered) and present[ordered[end + 1]] == present[ordered[start]]:
+            end += 1
+        rank = (start + end) / 2 + 1
+        for key in ordered[start : end + 1]:
+            ranks[key] = int(rank) if rank.is_integer() else rank
+        start = end + 1
+    return ranks
+
+
+#: The ranking table's columns after the per-dataset ranks: (key, heading).
+RANKING_COLUMNS = (("mean_rank", "mean rank"), ("best_or_indistinguishable", "best or n.s."))
+
+
+def _ranking_cells(ranking: Sequence[dict[str, Any]], datasets: Sequence[str]) -> list[list[str]]:
+    """The ranking as cells: a heading row, then one row per activation."""
+    cells = [["activation", *(f"rank: {name}" for name in datasets)]]
+    cells[0] += [heading for _, heading in RANKING_COLUMNS]
+    for row in ranking:
+        ranks = ["-" if row["ranks"].get(n) is None else f"{row['ranks'][n]:g}" for n in datasets]
+        mean = "-" if row["mean_rank"] is None else f"{row['mean_rank']:.2f}"
+        top = f"{row['best_or_indistinguishable']} of {len(datasets)}"
+        cells.append([row["activation"], *ranks, mean, top])
+    return cells
+
+
+RANKING_NOTE = (
+    "Rank: by mean test accuracy on that dataset (1 = best; tied accuracies share the mean of "
+    "their ranks). Best or n.s.: on how many datasets the activation was the best or not "
+    "significantly worse than the best (paired t-test across seeds, 5 %; with one seed only "
+    "the best counts)."
+)
+
+
+def format_ranking(ranking: Sequence[dict[str, Any]], datasets: Sequence[str]) -> str:
+    """The ranking across datasets as an aligned plain-text table, with a note."""
+    cells = _ranking_cells(ranking, datasets)
+    widths = [max(len(line[i]) for line in cells) for i in range(len(cells[0]))]
+    lines = [
+        "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(line, widths, strict=True))
+        )
+        for line in cells
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join([*lines, "", RANKING_NOTE])
+
+
+def markdown_ranking(ranking: Sequence[dict[str, Any]], datasets: Sequence[str]) -> str:
+    """The ranking across datasets as a markdown table."""
+    cells = _ranking_cells(ranking, datasets)
+    lines = ["| " + " | ".join(cells[0]) + " |", "| --- " + "| ---: " * (len(cells[0]) - 1) + "|"]
+    for line in cells[1:]:
+        lines.append("| " + " | ".join([f"`{line[0]}`", *line[1:]]) + " |")
+    return "\n".join(lines)
+
+
+def write_ranking(multi: MultiComparison) -> None:
+    """Write ``ranking.json`` and ``ranking.md`` to the comparison's output directory."""
+    out = Path(multi.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "ranking.json").write_text(json.dumps(multi.to_dict(), indent=2) + "\n")
+    (out / "ranking.md").write_text(ranking_report(multi))
+
+
+def ranking_report(multi: MultiComparison) -> str:
+    """``ranking.md``: the ranking across datasets, each dataset's table, the command."""
+    s = multi.settings
+    base = s.base
+    steps = f", at most {base.max_steps} steps" if base.max_steps >= 0 else ""
+    lines = [
+        f"# Activation comparison on {len(multi.datasets)} datasets: `{base.arch}`",
+        "",
+        f"{len(s.acts)} activation(s) x {s.seeds} seed(s) (0-{s.seeds - 1}) on each dataset, "
+        f"{base.epochs} epoch(s){steps}, batch size {base.batch_size}, optimizer "
+        f"{base.optimizer}. Each dataset's comparison (runs, plots, report) is in its own "
+        "directory.",
+        "",
+        "## Ranking",
+        "",
+        markdown_ranking(multi.ranking, multi.datasets),
+        "",
+        RANKING_NOTE,
+        "",
+    ]
+    for name in multi.datasets:
+        folder = Path(multi.directories[name]).name
+        lines += [f"## `{name}`", "", f"Report: [{folder}/report.md]({folder}/report.md)", ""]
+        if name in multi.failed:
+            lines += [f"**Failed runs**: {multi.failed[name]}", ""]
+        lines += [markdown_table(multi.summaries[name]), ""]
+        seeds = max((row.get("runs") or 0 for row in multi.summaries[name]), default=0)
+        lines += stats_paragraph(multi.summaries[name], seeds)
+    lines += ["## Reproduce", "", "```bash", multi.command, "```", ""]
+    lines.append("Rerunning it in the same output directory reuses the finished runs.")
+    return "\n".join([*lines, ""])

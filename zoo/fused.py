@@ -33,33 +33,8 @@ from zoo.errors import NonFiniteLossError
 from zoo.runs import Run
 from zoo.training import TrainResult, _Composition
 
-#: Optimizers whose update of a parameter element depends on that element's gradient history
-#: only: one of them over stacked parameters steps every member as its own would.
-ELEMENTWISE_OPTIMIZERS = frozenset(
-    {"adam", "adamw", "sgd", "rmsprop", "adagrad", "adamax", "nadam", "radam", "adadelta", "lion"}
-)
 #: Steps between checks of the members' losses for NaN/inf (each check is one sync).
 FINITE_CHECK_INTERVAL = 50
-
-
-def fusion_problem(config: RunConfig) -> str | None:
-    """Why runs of ``config`` cannot be trained fused, or None if they can."""
-    from zoo.api import resolve
-
-    optimizer = str(resolve("optimizer", config.optimizer)[1].name)
-    problems = {
-        f"the optimizer {optimizer} is not element-wise": optimizer not in ELEMENTWISE_OPTIMIZERS,
-        "a plateau schedule follows each run's own val_acc": bool(config.scheduler)
-        and str(resolve("scheduler", config.scheduler)[1].name) == "plateau",
-        "--early-stopping stops each run on its own": config.early_stopping is not None,
-        "--gradient-clip clips each run's own gradient norm": config.gradient_clip is not None,
-        "--compile": config.compile,
-        "--logger": bool(config.logger),
-        "several devices or nodes": config.num_nodes != 1
-        or config.strategy not in ("auto", "single_device")
-        or str(config.devices) not in ("auto", "1"),
-    }
-    return next((problem for problem, found in problems.items() if found), None)
 
 
 @dataclass
@@ -376,7 +351,7 @@ class FusedClassifier(L.LightningModule):
             own["zoo_epoch_totals"] = {"train": {"loss_sum": loss_sum, "correct": int(correct),
                                                  "count": int(count)}}  # fmt: skip
         callback = m.checkpoint_callback
-        if m.improved:
+        if m.improved and m.best_score is not None:
             callback.best_model_score = torch.tensor(m.best_score)
             callback.best_model_path = str(m.run.best_checkpoint)
             callback.best_k_models = {callback.best_model_path: callback.best_model_score}

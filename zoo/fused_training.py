@@ -19,16 +19,13 @@ import torch
 from zoo.config import RunConfig
 from zoo.errors import TrainingInterrupted, ZooError
 from zoo.fused import FusedClassifier, Member, SeedBatches
+from zoo.groups import FusionUnavailable
 from zoo.runs import Run
 from zoo.training import TrainResult, _Composition, _quiet_lightning, _versions
 
 #: What a fused run's members record of it in ``config.json`` (under ``"fused"``).
 ENGINES = {True: "fused layers (one baddbmm per Linear for all members)",
            False: "torch.func.vmap over each structure's stacked parameters"}  # fmt: skip
-
-
-class FusionUnavailable(ZooError):
-    """These runs cannot be trained fused (the reason says why); train them separately."""
 
 
 def train_fused(
@@ -232,7 +229,10 @@ def _fit(
                 raise TrainingInterrupted("stopped after training, before testing", guard.signum)
             if any(m.alive and m.best_state is None for m in members):  # no validation yet
                 for m in members:
-                    m.improved = m.alive and m.best_state is None
+                    if m.alive and m.best_state is None:
+                        m.improved = True
+                        m.best_state = {k: v.detach().clone()
+                                        for k, v in module.stack.state_of(m.index).items()}
                 trainer.save_checkpoint(checkpoint)
             load_data(datamodule, members[0].composition.data_component, "test")
             _load_best(module, members)
