@@ -51,6 +51,50 @@ Examples:
     help="Train every run as its own `zoo train` process instead of fused in one.",
 )
 @click.option(
+    "--launcher",
+    type=click.Choice(["local", "ray", "slurm"]),
+    default="local",
+    show_default=True,
+    help="Where the fused groups (or, with --separate, the runs) train: here, as Ray tasks, "
+    "or as a SLURM job array (submitit). The output directory must be on a filesystem every "
+    "node sees.",
+)
+@click.option(
+    "--ray-address",
+    envvar="RAY_ADDRESS",
+    default=None,
+    help="The Ray cluster to use (ray.init(address=...)) [default: $RAY_ADDRESS, else a local "
+    "Ray].",
+)
+@click.option("--slurm-partition", default=None, help="The SLURM partition to submit to.")
+@click.option(
+    "--slurm-time",
+    type=click.IntRange(min=1),
+    default=240,
+    show_default=True,
+    help="Each SLURM job's time limit, in minutes.",
+)
+@click.option(
+    "--slurm-cluster",
+    type=click.Choice(["slurm", "local", "debug"]),
+    default=None,
+    hidden=True,  # submitit's local executors, for trying a SLURM comparison without SLURM
+)
+@click.option(
+    "--task-cpus",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="CPUs for each Ray task or SLURM job.",
+)
+@click.option(
+    "--task-gpus",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="GPUs for each Ray task or SLURM job.",
+)
+@click.option(
     "--group-size",
     type=click.IntRange(min=1),
     default=None,
@@ -81,6 +125,13 @@ def compare_command(
     jobs: int,
     separate: bool,
     group_size: int | None,
+    launcher: str,
+    ray_address: str | None,
+    slurm_partition: str | None,
+    slurm_time: int,
+    slurm_cluster: str | None,
+    task_cpus: int,
+    task_gpus: int,
     output_dir: Path,
     dataset: tuple[str, ...],
     as_json: bool,
@@ -104,6 +155,16 @@ def compare_command(
         jobs=jobs,
         separate=separate,
         group_size=group_size,
+        launch=launch_options(
+            launcher,
+            output_dir,
+            ray_address=ray_address,
+            slurm_partition=slurm_partition,
+            slurm_time=slurm_time,
+            slurm_cluster=slurm_cluster,
+            cpus=task_cpus,
+            gpus=task_gpus,
+        ),
         output_dir=output_dir,
         config=run_config(options),
         plugins=tuple(root.meta.get("zoo.plugins") or ()),
@@ -121,3 +182,23 @@ def compare_command(
     click.echo(comparison.table())
     click.echo("")
     click.echo(f"Report: {comparison.files['report']}")
+
+
+def launch_options(launcher: str, output_dir: Path, **values: Any) -> Any:
+    """The :class:`zoo.launchers.LaunchOptions` of the launcher options (None: train here)."""
+    if launcher == "local":
+        return None
+    from zoo.launchers import LaunchOptions
+
+    return LaunchOptions(
+        launcher=launcher,
+        ray_address=values["ray_address"],
+        ray_cpus_per_task=values["cpus"],
+        ray_gpus_per_task=values["gpus"],
+        slurm_partition=values["slurm_partition"],
+        slurm_time_minutes=values["slurm_time"],
+        slurm_cpus_per_task=values["cpus"],
+        slurm_gpus_per_task=values["gpus"],
+        slurm_log_folder=str(output_dir / "slurm-logs" / "%j"),
+        slurm_cluster=values["slurm_cluster"],
+    )
