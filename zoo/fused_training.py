@@ -231,8 +231,9 @@ def _fit(
                 for m in members:
                     if m.alive and m.best_state is None:
                         m.improved = True
-                        m.best_state = {k: v.detach().clone()
-                                        for k, v in module.stack.state_of(m.index).items()}
+                        m.best_state = {
+                            k: v.detach().clone() for k, v in module.stack.state_of(m.index).items()
+                        }
                 trainer.save_checkpoint(checkpoint)
             load_data(datamodule, members[0].composition.data_component, "test")
             _load_best(module, members)

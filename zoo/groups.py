@@ -241,5 +241,14 @@ def failed_outcomes(task: Any, error: str) -> list[dict[str, Any]]:
     """The outcome of every run of ``task`` when the task failed as a whole."""
     configs = getattr(task, "configs", None) or (getattr(task, "config", {}),)
     slots = getattr(task, "slots", None) or (getattr(task, "slot", None),)
-    return [{"act": config["act"], "seed": config["seed"], "status": "failed", "run_dir": None,
-             "log": slot, "error": error} for config, slot in zip(configs, slots, strict=True)]
+    return [
+        {
+            "act": config["act"],
+            "seed": config["seed"],
+            "status": "failed",
+            "run_dir": None,
+            "log": slot,
+            "error": error,
+        }
+        for config, slot in zip(configs, slots, strict=True)
+    ]
