@@ -36,7 +36,7 @@ from typing import Any
 
 from zoo.api import resolve
 from zoo.config import RunConfig
-from zoo.errors import ZooError, ZooUsageError
+from zoo.errors import TrainingInterrupted, ZooError, ZooUsageError
 from zoo.runs import RunCurves, read_curves, read_run
 from zoo.stats import ALPHA, format_p_value, not_worse, paired_differences
 
@@ -206,6 +206,10 @@ def train_pending(
         pool = RunPool(plan, echo)
         pool.run()
         return pool.finished, pool.failed
+    except TrainingInterrupted as error:
+        raise TrainingInterrupted(
+            f"{error} Rerun the same command to resume the comparison.", error.signum
+        ) from None
     except ZooError:
         _remove_empty(plan)
         raise

@@ -129,6 +129,7 @@ class FusedClassifier(L.LightningModule):
         self.log_every = 50
         self._totals: dict[str, list[torch.Tensor]] = {}
         self._finite: torch.Tensor | None = None
+        self._resumed_totals = False
         self.state_index: list[list[int]] = []
         self.group_slices: list[tuple[int, int]] = []
 
@@ -228,7 +229,11 @@ class FusedClassifier(L.LightningModule):
     # -- epochs --------------------------------------------------------------------------------
 
     def on_train_epoch_start(self) -> None:
-        self._totals.pop("train", None)
+        if not self._resumed_totals:  # a run resumed inside an epoch keeps its sums
+            self._totals.pop("train", None)
+        self._resumed_totals = False
+        for stage, totals in self._totals.items():
+            self._totals[stage] = [t.to(self.device) for t in totals]
 
     def on_validation_epoch_start(self) -> None:
         self._totals.pop("val", None)
@@ -328,6 +333,21 @@ class FusedClassifier(L.LightningModule):
         for m in self.members:
             if m.alive:
                 self._save_member(m, checkpoint)
+        # What a resumed fused run needs besides the stack, optimizer and loops.
+        totals = self._totals.get("train")
+        checkpoint["zoo_fused"] = {
+            "slots": [str(m.slot) for m in self.members],
+            "members": [{"run_dir": str(m.run.path), "alive": m.alive, "error": m.error,
+                         "best_score": m.best_score, "metrics_rows": m.run.metrics.flushed}
+                        for m in self.members],
+            "train_totals": [t.tolist() for t in totals] if totals is not None else None,
+        }  # fmt: skip
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        saved = (checkpoint.get("zoo_fused") or {}).get("train_totals")
+        if saved is not None:
+            self._totals["train"] = [torch.tensor(t, dtype=torch.float64) for t in saved]
+            self._resumed_totals = True
 
     def _save_member(self, m: Member, fused: dict[str, Any]) -> None:
         from zoo.checkpoints import save_atomically

@@ -38,7 +38,8 @@ def train_fused(
 ) -> list[dict[str, Any]]:
     """Train the runs ``configs`` (the same but for ``act`` and ``seed``) together, run ``i``
     in a new run directory under ``output_dirs[i]``; ``checkpoint`` is the fused run's own
-    checkpoint file. Returns one outcome per run: ``status`` (``finished`` or ``failed``),
+    checkpoint file: if it holds these runs, stopped before the end, they go on from it.
+    Returns one outcome per run: ``status`` (``finished`` or ``failed``),
     ``run_dir``, ``error`` and, when finished, ``result`` (``zoo train --json``'s object)."""
     echo = echo or (lambda message: None)
     members, datamodule = _members(configs, output_dirs)
@@ -47,16 +48,63 @@ def train_fused(
     for seed in seeds:
         torch.manual_seed(seed)  # the loader's order is seeded from the global seed
         train_loaders.append(datamodule.train_dataloader())
+    checkpoint = Path(checkpoint)
+    saved = _resumable(checkpoint, members)
     with contextlib.ExitStack() as stack:
         started = datetime.now().isoformat(timespec="seconds")
         for m in members:
-            m.run = stack.enter_context(_create_run(m, started, len(members)))
+            if saved is None:
+                m.run = stack.enter_context(_create_run(m, started, len(members)))
+            else:
+                m.run = stack.enter_context(_reopen_run(m, saved["members"][m.index]))
             m.checkpoint_callback = _checkpoint_callback(m.run)
+        if saved is not None:
+            echo(f"resuming the fused run from {checkpoint}")
         metadata = {"components": members[0].composition._components(), "versions": _versions()}
         module = FusedClassifier(members, seeds, metadata)
         for m in members:
             m.run.update(fused={**m.run.record["fused"], "engine": ENGINES[module.stack.fused]})
-        return _fit(module, members, datamodule, train_loaders, Path(checkpoint), progress, echo)
+        resume = checkpoint if saved is not None else None
+        return _fit(module, members, datamodule, train_loaders, checkpoint, resume, progress, echo)
+
+
+def _resumable(checkpoint: Path, members: Sequence[Member]) -> dict[str, Any] | None:
+    """What the fused checkpoint says of its members, if it is one of these members (in
+    these output directories) that stopped before the end; else None (start anew)."""
+    if not checkpoint.is_file():
+        return None
+    try:  # a fused checkpoint is not a model's: read it as Lightning will
+        saved = torch.load(checkpoint, map_location="cpu", weights_only=True).get("zoo_fused")
+    except Exception:  # damaged or not ours: start anew
+        return None
+    if not isinstance(saved, dict):
+        return None
+    if saved.get("slots") != [str(m.slot) for m in members]:
+        return None
+    for record in saved["members"]:
+        if not (Path(record["run_dir"]) / "config.json").is_file():
+            return None
+    return saved
+
+
+@contextlib.contextmanager
+def _reopen_run(m: Member, saved: dict[str, Any]) -> Any:
+    """The member's run directory, as the fused checkpoint left it: its metrics cut to the
+    rows saved with it, its best score and weights, alive or stopped."""
+    from zoo.checkpoints import read_checkpoint
+
+    run = Run.open(saved["run_dir"])
+    with run:
+        run.metrics.load()
+        run.metrics.truncate(int(saved["metrics_rows"]))
+        m.alive, m.error, m.best_score = saved["alive"], saved["error"], saved["best_score"]
+        if m.alive:
+            history = [*run.record.get("resumed", []), datetime.now().isoformat(timespec="seconds")]
+            run.update(status="running", error=None, resumed=history)
+            if m.best_score is not None and run.best_checkpoint.is_file():
+                state = read_checkpoint(run.best_checkpoint)["state_dict"]
+                m.best_state = {k.removeprefix("model."): v for k, v in state.items()}
+        yield run
 
 
 def _members(
@@ -207,6 +255,7 @@ def _fit(
     datamodule: Any,
     train_loaders: list[Any],
     checkpoint: Path,
+    resume: Path | None,
     progress: bool,
     echo: Callable[[str], None],
 ) -> list[dict[str, Any]]:
@@ -221,8 +270,13 @@ def _fit(
     started = time.perf_counter()
     try:
         with _quiet_lightning(progress):
-            trainer.fit(module, train_dataloaders=batches,
-                        val_dataloaders=datamodule.val_dataloader())  # fmt: skip
+            trainer.fit(
+                module,
+                train_dataloaders=batches,
+                val_dataloaders=datamodule.val_dataloader(),
+                ckpt_path=resume,
+                weights_only=True,
+            )
             seconds = time.perf_counter() - started
             guard = next(cb for cb in trainer.callbacks if type(cb).__name__ == "RunGuard")
             if guard.signum is not None:
@@ -247,7 +301,9 @@ def _fit(
                 m.run.fail("interrupted" if interrupted else "failed",
                            f"{type(error).__name__}: {error}")  # fmt: skip
         raise
-    return [_finish(m, trainer, seconds, echo) for m in members]
+    outcomes = [_finish(m, trainer, seconds, echo) for m in members]
+    checkpoint.unlink(missing_ok=True)  # every member has its own checkpoints now
+    return outcomes
 
 
 def _load_best(module: FusedClassifier, members: list[Member]) -> None:

@@ -75,12 +75,16 @@ class FusedGroupTask:
         return f"{len(runs)} runs fused ({', '.join(acts)}; seeds {_span(seeds)})"
 
     def __call__(self) -> list[dict[str, Any]]:
+        return self.train()
+
+    def train(self, echo: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+        """Train the group (in this process), saying what happens to ``echo``."""
         from zoo.fused_training import train_fused
 
         _configure_plugins(self.plugins, self.strict_plugins)
         configs = [RunConfig.from_dict(c) for c in self.configs]
-        return train_fused(configs, [Path(s) for s in self.slots],
-                           checkpoint=self.checkpoint, progress=self.progress)  # fmt: skip
+        return train_fused(configs, [Path(s) for s in self.slots], checkpoint=self.checkpoint,
+                           progress=self.progress, echo=echo)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -222,15 +226,15 @@ def run_here(
     tasks: Sequence[Callable[[], list[dict[str, Any]]]], echo: Callable[[str], None]
 ) -> list[dict[str, Any]]:
     """Run ``tasks`` one after another in this process; their outcomes, in order."""
-    from zoo.errors import ZooUsageError
+    from zoo.errors import TrainingInterrupted, ZooUsageError
 
     outcomes = []
     for number, task in enumerate(tasks, 1):
         describe = getattr(task, "describe", lambda: "task")
         echo(f"group {number}/{len(tasks)}: {describe()}")
         try:
-            outcomes += task()
-        except (ZooUsageError, FusionUnavailable):
+            outcomes += task.train(echo) if hasattr(task, "train") else task()
+        except (ZooUsageError, FusionUnavailable, TrainingInterrupted):
             raise
         except Exception as error:  # the group failed as a whole: each of its runs failed
             outcomes += failed_outcomes(task, f"{type(error).__name__}: {error}")
