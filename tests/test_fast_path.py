@@ -195,6 +195,27 @@ def test_shuffling_follows_the_global_seed(tiny_mnist: Path) -> None:
     assert not torch.equal(first, first_epochs(4)[0])
 
 
+def test_each_epoch_of_a_run_trains_on_its_own_order(tiny_mnist: Path, tmp_path: Path) -> None:
+    """Epoch e of a run with seed s trains on the permutation drawn from seed s + e, however
+    often Lightning starts iterating the loader (it makes one iterator to check it first)."""
+    seen: list[list[int]] = []
+
+    class FirstBatches(L.Callback):
+        def on_train_batch_start(self, trainer: Any, module: Any, batch: Any, index: int) -> None:
+            if index == 0:
+                seen.append(batch[1].tolist())
+
+    zoo.train(act="relu", dataset=TINY, data_dir=tiny_mnist, epochs=3, seed=5, progress=False,
+              output_dir=tmp_path, callbacks=[FirstBatches()])  # fmt: skip
+    datamodule = _datamodule(tiny_mnist)
+    positions = torch.as_tensor(datamodule.train_set.indices)
+    labels = datamodule.decoded["train"][1]
+    for epoch, first in enumerate(seen):
+        order = torch.randperm(len(positions), generator=torch.Generator().manual_seed(5 + epoch))
+        assert first == labels[positions[order[:64]]].tolist(), epoch
+    assert len(seen) == 3 and seen[0] != seen[1] != seen[2]
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     n=st.integers(min_value=1, max_value=300),
