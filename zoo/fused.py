@@ -117,6 +117,8 @@ class FusedClassifier(L.LightningModule):
         self.members = list(members)
         self.stack = ModelStack([m.module.model for m in self.members])
         self.register_buffer("seed_rows", torch.tensor([m.seed_row for m in self.members]))
+        alive = torch.tensor([m.alive for m in self.members])  # a resumed group's may be dead
+        self.register_buffer("alive", alive, persistent=False)
         first = self.members[0].module
         self.returns_log_probs = first.returns_log_probs
         self.smoothing = float(first.hparams.get("label_smoothing", 0.0))
@@ -167,8 +169,7 @@ class FusedClassifier(L.LightningModule):
             self._log_step(losses, output, y)
         if self.global_step % FINITE_CHECK_INTERVAL == 0:
             self.check_finite()
-        alive = torch.tensor([m.alive for m in self.members], device=losses.device)
-        return torch.where(alive & finite, losses, torch.zeros_like(losses)).sum()
+        return torch.where(self.alive & finite, losses, torch.zeros_like(losses)).sum()
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         self._shared_step(batch, "val")
@@ -223,6 +224,7 @@ class FusedClassifier(L.LightningModule):
                 ))  # fmt: skip
                 m.run.metrics.flush()
                 m.run.fail("failed", f"NonFiniteLossError: {m.error}")
+        self.alive.copy_(torch.tensor([m.alive for m in self.members]))
         if not any(m.alive for m in self.members):
             raise NonFiniteLossError("the loss of every run became NaN or infinite")
 
