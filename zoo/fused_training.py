@@ -322,7 +322,6 @@ def _finish(m: Member, trainer: Any, seconds: float, echo: Callable[[str], None]
                                "run_dir": str(m.run.path)}  # fmt: skip
     if not m.alive or not m.rows:
         outcome.update(status="failed", error=m.error or "the run did not finish")
-        echo(f"{m.describe()}: FAILED: {outcome['error']}")
         return outcome
     test = m.rows[-1]
     m.run.metrics.append({**test, "epoch": trainer.current_epoch, "step": trainer.global_step})

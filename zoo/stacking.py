@@ -135,6 +135,15 @@ class ModelStack(nn.Module):
             self.bases.append(base)
         self.order = [m for group in self.groups for m in group.members]
 
+    def train(self, mode: bool = True) -> ModelStack:
+        # The vmap path's models are not submodules (their parameters are on the meta device,
+        # the stacked ones stand in for them), so their mode is set here: BatchNorm and Dropout
+        # must follow training and evaluation.
+        super().train(mode)
+        for base in getattr(self, "bases", ()):
+            base.train(mode)
+        return self
+
     # -- calling -------------------------------------------------------------------------------
 
     def forward(self, x: torch.Tensor, shared: bool = False) -> torch.Tensor:

@@ -546,7 +546,9 @@ class _Composition:
         callbacks: list[Any] = [LearningRateMonitor()]
         if self.config.early_stopping is not None:
             patience = self.config.early_stopping
-            callbacks.append(EarlyStopping(monitor="val_acc", mode="max", patience=patience))
+            # Checked after validation: --max-steps inside the first epoch has none.
+            callbacks.append(EarlyStopping(monitor="val_acc", mode="max", patience=patience,
+                                           check_on_train_epoch_end=False))  # fmt: skip
         return callbacks
 
     def _loggers(self, run: Run) -> list[Any]:
