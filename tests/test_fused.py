@@ -239,25 +239,6 @@ def test_vmap_batchnorm_in_train_mode_updates_each_models_buffers() -> None:
 def test_stack_eval_puts_the_vmap_models_in_eval_mode() -> None:
     """The stack's train()/eval() reaches the vmap path's models (meta copies, not submodules):
     BatchNorm and Dropout follow training and evaluation, as in the models alone."""
-    models = _trained_cnns(["relu", "tanh", "relu"])
-    stack = ModelStack(models).train()
-    x = torch.randn(3, 8, *SHAPE)
-    out, expected = stack(x), _separately([m.train() for m in models], x)
-    assert (out - expected).abs().max() < 1e-6
-    for m, model in enumerate(models):
-        state = stack.state_of(m)
-        for name, tensor in model.named_buffers():
-            assert (state[name].double() - tensor.double()).abs().max() < 1e-6, (m, name)
-        assert int(state["1.num_batches_tracked"]) == int(model[1].num_batches_tracked) == 2
-
-
-def test_stack_eval_puts_the_vmap_models_in_eval_mode() -> None:
-    """BUG (reported): FusedClassifier stacks its members' models as they are built, in train
-    mode, and Lightning switches the stack to eval mode for validation and testing. The vmap
-    path calls ``self.bases`` (meta copies of the models) which are a plain list, not
-    submodules: ``stack.eval()`` leaves them in train mode, so BatchNorm normalises with the
-    batch's statistics (and updates the running ones) and Dropout stays on during validation
-    and testing. A fused ``--arch cnn`` run then validates and tests unlike its separate run."""
     models = _trained_cnns(["relu", "tanh", "relu"])  # in train mode, as a member's model is
     stack = ModelStack(models)
     stack.eval()
