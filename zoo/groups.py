@@ -16,13 +16,22 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from zoo.config import RunConfig
 from zoo.errors import ZooError
 
-if TYPE_CHECKING:
-    from zoo.compare import Plan
+
+class Plan(Protocol):
+    """What a comparison's plan (:class:`zoo.compare.Plan`) gives the groups."""
+
+    settings: Any  # zoo.compare.Settings: run_config(act, seed), base
+    out: Path
+    plugins: tuple[str, ...]
+    strict_plugins: bool
+    pending: list[tuple[str, int]]
+
+    def slot(self, act: str, seed: int) -> Path: ...
 
 #: Of the memory available, the share a fused group may plan to use.
 MEMORY_SHARE = 0.5
