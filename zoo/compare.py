@@ -36,7 +36,7 @@ from typing import Any
 
 from zoo.api import resolve
 from zoo.config import RunConfig
-from zoo.errors import TrainingInterrupted, ZooError, ZooUsageError
+from zoo.errors import FusionUnavailable, TrainingInterrupted, ZooError, ZooUsageError
 from zoo.runs import RunCurves, read_curves, read_run
 from zoo.stats import ALPHA, format_p_value, not_worse, paired_differences
 
@@ -201,7 +201,7 @@ def train_pending(
             echo(f"training {len(plan.pending)} runs fused, in {len(planned)} group(s) of {sizes}")
             tasks = groups.fused_tasks(plan, planned)
         outcomes = _run_tasks(tasks, launch if remote else None, echo)
-    except groups.FusionUnavailable as error:
+    except FusionUnavailable as error:
         echo(f"training the runs separately: {error}")
         pool = RunPool(plan, echo)
         pool.run()

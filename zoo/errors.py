@@ -134,3 +134,8 @@ class TrainingInterrupted(ZooError):
 
 class NonFiniteLossError(ZooError):
     """The loss became NaN or infinite; training stopped without writing a checkpoint after it."""
+
+
+class FusionUnavailable(ZooError):
+    """These runs cannot be trained fused (the reason says why); ``zoo compare`` trains them
+    separately."""

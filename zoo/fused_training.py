@@ -17,9 +17,8 @@ import lightning as L
 import torch
 
 from zoo.config import RunConfig
-from zoo.errors import TrainingInterrupted, ZooError
+from zoo.errors import FusionUnavailable, TrainingInterrupted, ZooError
 from zoo.fused import FusedClassifier, Member, SeedBatches
-from zoo.groups import FusionUnavailable
 from zoo.runs import Run
 from zoo.training import TrainResult, _Composition, _quiet_lightning, _versions
 

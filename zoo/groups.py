@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from zoo.config import RunConfig
-from zoo.errors import ZooError
+from zoo.errors import FusionUnavailable
 
 
 class Plan(Protocol):
@@ -40,10 +40,6 @@ MEMORY_SHARE = 0.5
 ELEMENTWISE_OPTIMIZERS = frozenset(
     {"adam", "adamw", "sgd", "rmsprop", "adagrad", "adamax", "nadam", "radam", "adadelta", "lion"}
 )
-
-
-class FusionUnavailable(ZooError):
-    """These runs cannot be trained fused (the reason says why); train them separately."""
 
 
 def fusion_problem(config: RunConfig) -> str | None:
