@@ -40,10 +40,10 @@ Examples:
 )
 @click.option(
     "--jobs",
-    default=1,
-    show_default=True,
+    default=None,
     type=click.IntRange(min=1),
-    help="With --separate: runs in parallel (each a `zoo train` process).",
+    help="Processes at once: fused groups (each with CPUs/JOBS threads) [default: one per CPU "
+    "core, one on a GPU], or with --separate `zoo train` runs [default: 1].",
 )
 @click.option(
     "--separate",
@@ -122,7 +122,7 @@ def compare_command(
     ctx: click.Context,
     acts: tuple[str, ...],
     seeds: int,
-    jobs: int,
+    jobs: int | None,
     separate: bool,
     group_size: int | None,
     launcher: str,

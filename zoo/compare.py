@@ -121,7 +121,7 @@ def compare(
     acts: Sequence[str],
     *,
     seeds: int = 3,
-    jobs: int = 1,
+    jobs: int | None = None,
     output_dir: str | os.PathLike[str] = DEFAULT_OUTPUT_DIR,
     config: RunConfig | None = None,
     plugins: Sequence[str] = (),
@@ -139,10 +139,11 @@ def compare(
     Each run is ``config`` (or ``RunConfig(**options)``: ``arch="mlp", epochs=3, ...``) with
     its activation and seed, and an ordinary ``zoo train --diagnostics`` run directory. By
     default the runs are trained fused, in groups that fit in memory (at most ``group_size``
-    runs each), each group one process (see :mod:`zoo.fused`); with ``separate=True``, or
-    settings that cannot be fused, each run is its own ``zoo train`` process, ``jobs`` at a
-    time. ``launch`` (:class:`zoo.launchers.LaunchOptions`) runs the groups or runs on Ray or
-    SLURM. Finished runs already in ``output_dir`` are reused. ``plugins`` are ``-p``
+    runs each), ``jobs`` groups at once (default: one per CPU core, each in a process of its
+    own with one thread; one on a GPU; see :mod:`zoo.fused`); with ``separate=True``, or
+    settings that cannot be fused, each run is its own ``zoo train`` process, ``jobs`` (default
+    1) at a time. ``launch`` (:class:`zoo.launchers.LaunchOptions`) runs the groups or runs
+    on Ray or SLURM. Finished runs already in ``output_dir`` are reused. ``plugins`` are ``-p``
     arguments for the runs. Raises :class:`ZooError` if a run fails, after writing what the
     others produced.
     """
@@ -189,23 +190,15 @@ def train_pending(
     if reason:
         echo(f"training the runs separately: {reason}")
     if (separate or reason) and not remote:
-        pool = RunPool(plan, echo)
-        pool.run()
-        return pool.finished, pool.failed
+        return _separately(plan, echo)
     try:
         if separate or reason:
-            tasks: list[Any] = groups.separate_tasks(plan)
+            outcomes = _run_tasks(groups.separate_tasks(plan), launch, echo)
         else:
-            planned = groups.plan_groups(plan, group_size)
-            sizes = ", ".join(str(len(group)) for group in planned)
-            echo(f"training {len(plan.pending)} runs fused, in {len(planned)} group(s) of {sizes}")
-            tasks = groups.fused_tasks(plan, planned)
-        outcomes = _run_tasks(tasks, launch if remote else None, echo)
+            outcomes = _train_fused(plan, group_size, launch if remote else None, echo)
     except FusionUnavailable as error:
         echo(f"training the runs separately: {error}")
-        pool = RunPool(plan, echo)
-        pool.run()
-        return pool.finished, pool.failed
+        return _separately(plan, echo)
     except TrainingInterrupted as error:
         raise TrainingInterrupted(
             f"{error} Rerun the same command to resume the comparison.", error.signum
@@ -214,6 +207,33 @@ def train_pending(
         _remove_empty(plan)
         raise
     return _outcomes(plan, outcomes, echo)
+
+
+def _separately(
+    plan: Plan, echo: Callable[[str], None]
+) -> tuple[dict[tuple[str, int], str], list[dict[str, Any]]]:
+    pool = RunPool(plan, echo)
+    pool.run()
+    return pool.finished, pool.failed
+
+
+def _train_fused(
+    plan: Plan, group_size: int | None, launch: Any, echo: Callable[[str], None]
+) -> list[dict[str, Any]]:
+    """The pending runs in fused groups: here (``jobs`` groups at once, each in a process of
+    its own) or by the launcher."""
+    from zoo import groups
+
+    jobs = plan.jobs or (groups.default_jobs(plan.settings.base.accelerator) if not launch else 1)
+    planned = groups.plan_groups(plan, group_size, at_least=jobs)
+    sizes = ", ".join(str(len(group)) for group in planned)
+    at_once = min(jobs, len(planned)) if launch is None else len(planned)
+    echo(f"training {len(plan.pending)} runs fused, in {len(planned)} group(s) of {sizes}, "
+         f"{at_once} at once")  # fmt: skip
+    tasks = groups.fused_tasks(plan, planned)
+    if launch is None and at_once > 1:
+        return groups.run_in_processes(tasks, at_once, echo)
+    return _run_tasks(tasks, launch, echo)
 
 
 def _run_tasks(tasks: Sequence[Any], launch: Any, echo: Callable[[str], None]) -> list[Any]:
@@ -265,7 +285,7 @@ class Plan:
 
     settings: Settings
     out: Path
-    jobs: int
+    jobs: int | None
     plugins: tuple[str, ...]
     strict_plugins: bool
     command: str
@@ -283,7 +303,7 @@ def plan_comparison(
     acts: Sequence[str],
     *,
     seeds: int,
-    jobs: int,
+    jobs: int | None,
     output_dir: str | os.PathLike[str],
     config: RunConfig | None,
     plugins: Sequence[str],
@@ -317,14 +337,14 @@ def plan_comparison(
 def _settings(
     acts: Sequence[str],
     seeds: int,
-    jobs: int,
+    jobs: int | None,
     config: RunConfig | None,
     options: dict[str, Any],
 ) -> Settings:
     """The settings with the activations, architecture and dataset by their canonical names."""
     if not acts:
         raise ZooUsageError("give at least one activation to compare (--act NAME)")
-    if seeds < 1 or jobs < 1:
+    if seeds < 1 or (jobs is not None and jobs < 1):
         raise ZooUsageError("--seeds and --jobs must be at least 1")
     base = (config or RunConfig()).replace(**options)
     canonical: list[str] = []
@@ -354,7 +374,7 @@ def finished_run(slot: Path) -> Path | None:
 def reproduce_command(
     settings: Settings,
     output_dir: Path,
-    jobs: int,
+    jobs: int | None,
     plugins: Sequence[str] = (),
     strict_plugins: bool = False,
 ) -> str:
@@ -363,7 +383,7 @@ def reproduce_command(
     words += [word for act in settings.acts for word in ("--act", act)]
     words += settings.base.replace(act=RunConfig.act, seed=None).to_args()
     words += ["--seeds", str(settings.seeds)]
-    if jobs != 1:
+    if jobs not in (None, 1):
         words += ["--jobs", str(jobs)]
     words += ["--output-dir", str(output_dir)]
     return shlex.join(words)
@@ -384,7 +404,7 @@ class RunPool:
     def __init__(self, plan: Plan, echo: Callable[[str], None]) -> None:
         self.plan = plan
         self.echo = echo
-        self.env = _run_environment(plan.jobs)
+        self.env = _run_environment(plan.jobs or 1)
         self.finished = dict(plan.finished)
         self.failed: list[dict[str, Any]] = []
         self.usage_errors: list[str] = []
@@ -398,7 +418,7 @@ class RunPool:
         comparison's new files are removed before it is raised as a :class:`ZooUsageError`."""
         if not self.plan.pending:
             return
-        executor = ThreadPoolExecutor(max_workers=self.plan.jobs)
+        executor = ThreadPoolExecutor(max_workers=self.plan.jobs or 1)
         try:
             futures = [executor.submit(self._train, act, seed) for act, seed in self.plan.pending]
             for future in as_completed(futures):
@@ -970,7 +990,7 @@ def compare_datasets(
     acts: Sequence[str],
     *,
     seeds: int = 3,
-    jobs: int = 1,
+    jobs: int | None = None,
     output_dir: str | os.PathLike[str] = DEFAULT_OUTPUT_DIR,
     config: RunConfig | None = None,
     plugins: Sequence[str] = (),
@@ -1039,7 +1059,7 @@ def _dataset_settings(
     datasets: Sequence[str],
     acts: Sequence[str],
     seeds: int,
-    jobs: int,
+    jobs: int | None,
     config: RunConfig | None,
     options: dict[str, Any],
 ) -> tuple[Settings, list[str]]:
@@ -1097,7 +1117,7 @@ def _datasets_command(
     settings: Settings,
     names: Sequence[str],
     out: Path,
-    jobs: int,
+    jobs: int | None,
     plugins: Sequence[str],
     strict_plugins: bool,
 ) -> str:

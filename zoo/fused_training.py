@@ -302,6 +302,9 @@ def _fit(
         raise
     outcomes = [_finish(m, trainer, seconds, echo) for m in members]
     checkpoint.unlink(missing_ok=True)  # every member has its own checkpoints now
+    with contextlib.suppress(OSError):  # and the group's folders, if nothing else is there
+        checkpoint.parent.rmdir()
+        checkpoint.parent.parent.rmdir()
     return outcomes
 
 

@@ -10,7 +10,10 @@ a launcher can pickle it to another machine and the output directory is written 
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -32,6 +35,7 @@ class Plan(Protocol):
     pending: list[tuple[str, int]]
 
     def slot(self, act: str, seed: int) -> Path: ...
+
 
 #: Of the memory available, the share a fused group may plan to use.
 MEMORY_SHARE = 0.5
@@ -172,6 +176,18 @@ def member_bytes(config: RunConfig) -> int | None:
     return int(parameters * 4 * 4 + activations)
 
 
+def default_jobs(accelerator: str) -> int:
+    """Fused groups trained at once by default: one per CPU core (a thread each), or one on a
+    GPU."""
+    import os
+
+    import torch
+
+    if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available():
+        return 1
+    return os.cpu_count() or 1
+
+
 def available_bytes(accelerator: str) -> int | None:
     """The memory a fused group may use: a share of the GPU's free memory when training on a
     GPU, else of this machine's available memory."""
@@ -186,12 +202,15 @@ def available_bytes(accelerator: str) -> int | None:
     return None if memory is None else int(memory * MEMORY_SHARE)
 
 
-def plan_groups(plan: Plan, limit: int | None = None) -> list[list[tuple[str, int]]]:
-    """The plan's pending runs in fused groups that fit in memory (at most ``limit`` each)."""
+def plan_groups(
+    plan: Plan, limit: int | None = None, at_least: int = 1
+) -> list[list[tuple[str, int]]]:
+    """The plan's pending runs in fused groups that fit in memory (at most ``limit`` each), in
+    at least ``at_least`` groups if there are as many runs."""
     pending = list(plan.pending)
     if not pending:
         return []
-    size = len(pending)
+    size = -(-len(pending) // max(1, at_least))
     per_member = member_bytes(plan.settings.run_config(*pending[0]))
     budget = available_bytes(plan.settings.base.accelerator)
     if per_member and budget:
@@ -261,3 +280,119 @@ def failed_outcomes(task: Any, error: str) -> list[dict[str, Any]]:
         }
         for config, slot in zip(configs, slots, strict=True)
     ]
+
+
+# -- fused groups in processes of their own ------------------------------------------------------
+
+
+def run_in_processes(
+    tasks: Sequence[FusedGroupTask], jobs: int, echo: Callable[[str], None]
+) -> list[dict[str, Any]]:
+    """Run the fused groups ``jobs`` at a time, each in a ``python -m zoo.groups`` process of
+    its own with ``OMP_NUM_THREADS`` = CPUs / jobs (unless set); their outcomes, in order.
+    SIGINT or SIGTERM here is passed on to the groups, which stop as a run stops; the first
+    :class:`TrainingInterrupted` (or usage error) of a group is raised once all have ended."""
+    import os
+    import signal
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // jobs)))
+    processes: list[subprocess.Popen[str]] = []
+    lock, stopping = threading.Lock(), threading.Event()
+
+    def forward(signum: int, frame: Any) -> None:
+        stopping.set()
+        with lock:
+            for process in processes:
+                if process.poll() is None:
+                    process.send_signal(signum)
+
+    def run(number: int, task: FusedGroupTask) -> dict[str, Any]:
+        if stopping.is_set():
+            return {"interrupted": "stopped before it started", "signum": signal.SIGINT}
+        folder = Path(task.checkpoint).parent
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "task.json").write_text(json.dumps(dataclasses.asdict(task)))
+        echo(f"group {number}/{len(tasks)}: {task.describe()} (log: {folder / 'train.log'})")
+        with (folder / "train.log").open("w") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "zoo.groups", str(folder / "task.json")],
+                stdout=subprocess.PIPE, stderr=log, text=True, env=env,
+                start_new_session=True,  # a Ctrl+C reaches it once: as this process passes it on
+            )  # fmt: skip
+            with lock:
+                processes.append(process)
+            stdout, _ = process.communicate()
+        try:
+            reply = json.loads(stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            reply = None
+        if reply is not None:
+            if all(o["status"] == "finished" for o in reply.get("outcomes", [{"status": ""}])):
+                shutil.rmtree(folder, ignore_errors=True)  # its runs hold everything now
+                with contextlib.suppress(OSError):
+                    folder.parent.rmdir()
+            return reply
+        else:
+            tail = (folder / "train.log").read_text(errors="replace").strip().splitlines()[-1:]
+            return {"error": f"the group's process ended with exit {process.returncode}"
+                             + (f": {tail[0]}" if tail else "")}  # fmt: skip
+
+    signals = (signal.SIGINT, signal.SIGTERM)
+    main = threading.current_thread() is threading.main_thread()
+    previous = {signum: signal.signal(signum, forward) for signum in signals} if main else {}
+    try:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            replies = list(pool.map(run, range(1, len(tasks) + 1), tasks))
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return _outcomes_of(tasks, replies)
+
+
+def _outcomes_of(
+    tasks: Sequence[FusedGroupTask], replies: Sequence[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    from zoo.errors import TrainingInterrupted, ZooUsageError
+
+    for reply in replies:
+        if "usage_error" in reply:
+            raise ZooUsageError(reply["usage_error"])
+        if "unavailable" in reply:
+            raise FusionUnavailable(reply["unavailable"])
+    for reply in replies:
+        if "interrupted" in reply:
+            raise TrainingInterrupted(reply["interrupted"], int(reply["signum"]))
+    outcomes = []
+    for task, reply in zip(tasks, replies, strict=True):
+        outcomes += reply["outcomes"] if "outcomes" in reply else failed_outcomes(
+            task, reply["error"])  # fmt: skip
+    return outcomes
+
+
+def main(argv: Sequence[str]) -> int:
+    """``python -m zoo.groups TASK.json``: train one fused group (the JSON of a
+    :class:`FusedGroupTask`) and print its outcomes as one JSON line."""
+    from zoo.errors import TrainingInterrupted, ZooUsageError
+
+    data = json.loads(Path(argv[0]).read_text())
+    task = FusedGroupTask(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+    try:
+        reply: dict[str, Any] = {"outcomes": task()}
+        code = 0
+    except TrainingInterrupted as error:
+        reply, code = {"interrupted": str(error), "signum": error.signum}, 128 + error.signum
+    except ZooUsageError as error:
+        reply, code = {"usage_error": str(error)}, 2
+    except FusionUnavailable as error:
+        reply, code = {"unavailable": str(error)}, 1
+    except Exception as error:  # the group failed as a whole: reported, not a traceback
+        reply, code = {"error": f"{type(error).__name__}: {error}"}, 1
+    print(json.dumps(reply))
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
