@@ -548,7 +548,7 @@ def fused_comparison(
     tiny_mnist: Path, tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]
 ) -> Compared:
     output = tmp_path_factory.mktemp("fused-compare") / "cmp"
-    completed = _zoo(env, *_compare_args(tiny_mnist, output))
+    completed = _zoo(env, *_compare_args(tiny_mnist, output), "--jobs", "1")  # one group of 4
     assert completed.returncode == 0, completed.stderr
     payload = json.loads(completed.stdout)
     assert payload == json.loads((output / "comparison.json").read_text())
@@ -734,7 +734,9 @@ def test_group_size_one_trains_a_group_per_run_with_the_same_results(
         ["relu", "tanh"], seeds=2, epochs=1, dataset=TINY, data_dir=tiny_mnist,
         output_dir=tmp_path, group_size=1, plots=False, echo=messages.append,
     )  # fmt: skip
-    assert "training 4 runs fused, in 4 group(s) of 1, 1, 1, 1" in messages
+    assert any(
+        m.startswith("training 4 runs fused, in 4 group(s) of 1, 1, 1, 1,") for m in messages
+    )
     assert len([m for m in messages if m.startswith("group ")]) == 4
     grouped = fused_comparison.run_dirs()
     for row in result.runs:
@@ -783,7 +785,7 @@ def test_a_member_that_diverges_stops_alone(
     completed = _zoo(env, "-p", str(plugin), *args)
     assert completed.returncode == 1, completed.stderr
     assert "Traceback" not in completed.stderr
-    assert "training 4 runs fused, in 1 group(s) of 4" in completed.stderr
+    assert "training 4 runs fused, in " in completed.stderr
     assert "2 run(s) failed: boom seed 0, boom seed 1" in completed.stderr
 
     data = json.loads((output / "comparison.json").read_text())
@@ -848,12 +850,13 @@ INTERRUPT_EPOCHS = 3  # SIGINT after the first: two epochs left, about a second 
 def interrupted(
     tiny_mnist: Path, tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]
 ) -> Interrupted:
-    """``zoo compare`` of relu and tanh (one seed, three epochs) in two groups of one, sent
+    """``zoo compare`` of relu and tanh (one seed, three epochs) in two groups of one, trained
+    one after the other in this process (``--jobs 1``), sent
     SIGINT once the first group's member has its first checkpoint (the end of epoch 0)."""
     output = tmp_path_factory.mktemp("interrupt") / "cmp"
     args = ["compare", "--act", "relu", "--act", "tanh", "--seeds", "1",
             "--epochs", str(INTERRUPT_EPOCHS), "--batch-size", str(INTERRUPT_BATCH),
-            "--group-size", "1", "--dataset", TINY, "--data-dir", str(tiny_mnist),
+            "--group-size", "1", "--jobs", "1", "--dataset", TINY, "--data-dir", str(tiny_mnist),
             "--output-dir", str(output), "--json"]  # fmt: skip
     process = subprocess.Popen(
         [sys.executable, "-m", "zoo", *args],

@@ -23,6 +23,7 @@ import math
 import os
 import re
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -514,7 +515,12 @@ def _remove_empty(plan: Plan) -> None:
                 path.unlink()
             slot.rmdir()
     out = plan.out
-    for directory in (out / "runs", out) if plan.new_output_dir else (out / "runs",):
+    fused = out / "fused"
+    for group in fused.iterdir() if fused.is_dir() else ():
+        if not (group / "last.ckpt").exists():  # a group that never trained: its task and log
+            shutil.rmtree(group, ignore_errors=True)
+    directories = (fused, out / "runs", out) if plan.new_output_dir else (fused, out / "runs")
+    for directory in directories:
         if directory.is_dir() and not any(directory.iterdir()):
             directory.rmdir()
 
@@ -997,6 +1003,9 @@ def compare_datasets(
     strict_plugins: bool = False,
     plots: bool = True,
     echo: Callable[[str], None] | None = None,
+    separate: bool = False,
+    group_size: int | None = None,
+    launch: Any = None,
     **options: Any,
 ) -> MultiComparison:
     """:func:`compare` the activations on each dataset spec in ``datasets``, one after the
@@ -1015,7 +1024,8 @@ def compare_datasets(
     base, names = _dataset_settings(datasets, acts, seeds, jobs, config, options)
     out = Path(output_dir)
     keywords = {"seeds": seeds, "jobs": jobs, "config": config, "plugins": plugins}
-    keywords.update(strict_plugins=strict_plugins, plots=plots, echo=echo, **options)
+    keywords.update(strict_plugins=strict_plugins, plots=plots, echo=echo, separate=separate,
+                    group_size=group_size, launch=launch, **options)  # fmt: skip
     if len(names) == 1:
         return _single_dataset(compare(acts, output_dir=out, dataset=names[0], **keywords))
     directories = _dataset_directories(names, out)
