@@ -561,6 +561,9 @@ def test_fused_comparison_writes_an_ordinary_run_directory_per_member(
     from zoo.checkpoints import load_model, read_checkpoint
 
     assert "training 4 runs fused, in 1 group(s) of 4" in fused_comparison.stderr
+    assert fused_comparison.payload["training"] == {
+        "mode": "fused", "groups": [[["relu", 0], ["relu", 1], ["tanh", 0], ["tanh", 1]]]
+    }  # fmt: skip
     runs = fused_comparison.run_dirs()
     assert sorted(runs) == [("relu", 0), ("relu", 1), ("tanh", 0), ("tanh", 1)]
     indices = set()

@@ -101,6 +101,9 @@ class Comparison:
     output_dir: str
     files: dict[str, str]
     failed: list[dict[str, Any]] = field(default_factory=list)
+    #: How this invocation trained its pending runs: ``mode`` (``fused``, ``separate`` or
+    #: ``none``: every run had finished before) and, fused, the ``groups`` of (act, seed).
+    training: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -109,6 +112,7 @@ class Comparison:
             "summary": self.summary,
             "runs": self.runs,
             "failed": self.failed,
+            "training": self.training,
             "output_dir": self.output_dir,
             "files": self.files,
         }
@@ -194,6 +198,7 @@ def train_pending(
         return _separately(plan, echo)
     try:
         if separate or reason:
+            plan.training = {"mode": "separate"}
             outcomes = _run_tasks(groups.separate_tasks(plan), launch, echo)
         else:
             outcomes = _train_fused(plan, group_size, launch if remote else None, echo)
@@ -213,6 +218,7 @@ def train_pending(
 def _separately(
     plan: Plan, echo: Callable[[str], None]
 ) -> tuple[dict[tuple[str, int], str], list[dict[str, Any]]]:
+    plan.training = {"mode": "separate"}
     pool = RunPool(plan, echo)
     pool.run()
     return pool.finished, pool.failed
@@ -231,6 +237,7 @@ def _train_fused(
     at_once = min(jobs, len(planned)) if launch is None else len(planned)
     echo(f"training {len(plan.pending)} runs fused, in {len(planned)} group(s) of {sizes}, "
          f"{at_once} at once")  # fmt: skip
+    plan.training = {"mode": "fused", "groups": planned}
     tasks = groups.fused_tasks(plan, planned)
     if launch is None and at_once > 1:
         return groups.run_in_processes(tasks, at_once, echo)
@@ -294,6 +301,7 @@ class Plan:
     todo: list[tuple[str, int]]
     finished: dict[tuple[str, int], str] = field(default_factory=dict)
     pending: list[tuple[str, int]] = field(default_factory=list)
+    training: dict[str, Any] = field(default_factory=lambda: {"mode": "none"})
 
     def slot(self, act: str, seed: int) -> Path:
         """The directory that holds the runs of ``act`` with ``seed``."""
@@ -564,6 +572,7 @@ def summarise_comparison(
         output_dir=str(plan.out),
         files={},
         failed=failed,
+        training=plan.training,
     )
     return comparison, runs
 
