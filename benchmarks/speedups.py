@@ -1,4 +1,4 @@
-"""What each of ``zoo._speedups``' speed-ups saves: one epoch of the default MLP
+"""What each of ``zoo._compat.speedups``' speed-ups saves: one epoch of the default MLP
 (``zoo.train("mlp", act="relu", dataset="mnist")``, batch 64, progress bar on) on real MNIST
 with all of them on, with each one off in turn, and with all off, side by side in one run.
 
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not args.data_dir:
         sys.exit("--data-dir (or $ZOO_DATA_DIR) must name a root holding MNIST/raw/")
-    from zoo._speedups import NAMES
+    from zoo._compat.speedups import NAMES
 
     variants = {ALL: "all", **{f"{name} off": _all_but(name, NAMES) for name in NAMES}}
     variants[NONE] = "none"
@@ -98,7 +98,7 @@ def _one_epoch(args: argparse.Namespace) -> dict[str, Any]:
     import lightning as L
 
     import zoo
-    from zoo import _speedups
+    from zoo._compat import speedups as _speedups
 
     class StepTimer(L.Callback):
         """The start of every training step, and of the epoch's validation (its end)."""
@@ -139,7 +139,7 @@ def _table(runs: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -> s
     import lightning
     import torch
 
-    from zoo._speedups import NAMES
+    from zoo._compat.speedups import NAMES
 
     epoch = {variant: min(r["epoch_seconds"] for r in results) for variant, results in runs.items()}
     step = {variant: min(r["step_us"] for r in results) for variant, results in runs.items()}

@@ -87,9 +87,9 @@ class Study:
 
     def __init__(self, directory: Path) -> None:
         try:
-            from zoo.runs import read_curves
-        except ImportError:  # lightning-zoo before read_curves moved to zoo.runs
-            from zoo.compare import read_run as read_curves
+            from zoo.runs.directory import read_curves
+        except ImportError:  # lightning-zoo before read_curves moved to zoo.runs.directory
+            from zoo.comparison.compare import read_run as read_curves
 
         data = json.loads((directory / "comparison.json").read_text())
         self.summary = data["summary"]
@@ -147,7 +147,7 @@ def _ratio(value: float) -> str:
 
 
 def render_tables(studies: dict[str, Study], note: str) -> str:
-    from zoo.compare import markdown_table
+    from zoo.comparison.compare import markdown_table
 
     lines = []
     for name, title, extra in STUDIES:

@@ -24,7 +24,7 @@ from zoo.errors import (
     ZooError,
     ZooUsageError,
 )
-from zoo.loader import PluginHost, configure_plugins, get_host, plugin_of
+from zoo.plugin.loading import PluginHost, configure_plugins, get_host, plugin_of
 from zoo.text import printable
 
 _OPTION_OF_KIND = {

@@ -1,4 +1,5 @@
-"""``zoo compare``: train several activations x seeds and compare them, as ``zoo.compare.compare``
+"""``zoo compare``: train several activations x seeds and compare them, as
+``zoo.comparison.compare.compare``
 does it."""
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from typing import Any
 import click
 
 from zoo.cli.options import json_option, output_dir_option, run_config, run_options
-from zoo.compare import DEFAULT_OUTPUT_DIR
-from zoo.config import RunConfig
+from zoo.comparison.compare import DEFAULT_OUTPUT_DIR
+from zoo.runs.config import RunConfig
 
 
 @click.command(
@@ -147,7 +148,7 @@ def compare_command(
     fractions at the end, first layer's mean gradient norm) and writes comparison.csv,
     comparison.json, PNG plots and report.md to OUTPUT_DIR.
     """
-    from zoo.compare import compare, compare_datasets
+    from zoo.comparison.compare import compare, compare_datasets
 
     root = ctx.find_root()
     keywords: dict[str, Any] = dict(
@@ -185,10 +186,11 @@ def compare_command(
 
 
 def launch_options(launcher: str, output_dir: Path, **values: Any) -> Any:
-    """The :class:`zoo.launchers.LaunchOptions` of the launcher options (None: train here)."""
+    """The :class:`zoo.comparison.launchers.LaunchOptions` of the launcher options (None: train
+    here)."""
     if launcher == "local":
         return None
-    from zoo.launchers import LaunchOptions
+    from zoo.comparison.launchers import LaunchOptions
 
     return LaunchOptions(
         launcher=launcher,

@@ -8,8 +8,8 @@ import click
 
 import zoo
 from zoo.cli.options import json_option
-from zoo.loader import plugin_of
-from zoo.registry import KINDS
+from zoo.plugin.loading import plugin_of
+from zoo.plugin.registry import KINDS
 from zoo.text import printable
 
 #: ``zoo list KIND`` takes the plural of every kind of component.

@@ -1,5 +1,5 @@
 """``zoo install``, ``zoo uninstall`` and ``zoo new-plugin``: plugin packages, with pip in zoo's
-own interpreter (:mod:`zoo.scaffold` does the work)."""
+own interpreter (:mod:`zoo.tools.scaffold` does the work)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import click
 
-from zoo import scaffold
-from zoo.scaffold import InstalledPlugin, PluginChanges
 from zoo.text import printable
+from zoo.tools import scaffold
+from zoo.tools.scaffold import InstalledPlugin, PluginChanges
 
 
 def _pip_line(line: str) -> None:

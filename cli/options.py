@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import click
 from click.core import ParameterSource
 
-from zoo.config import RunConfig, fields, flag, types_of
+from zoo.runs.config import RunConfig, fields, flag, types_of
 
 F = TypeVar("F", bound=Callable[..., Any])
 

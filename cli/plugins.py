@@ -7,7 +7,7 @@ import json
 import click
 
 from zoo.cli.options import json_option
-from zoo.loader import PluginInfo, installed_requirements, list_plugins
+from zoo.plugin.loading import PluginInfo, installed_requirements, list_plugins
 from zoo.text import printable
 
 _STATUS_COLOURS = {"loaded": "green", "failed": "red", "blocked": "yellow"}

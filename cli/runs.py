@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from zoo.cli.options import json_option, run_option
-from zoo.runs import DEFAULT_OUTPUT_DIR, RunInfo
+from zoo.runs.directory import DEFAULT_OUTPUT_DIR, RunInfo
 from zoo.text import printable
 
 
@@ -29,7 +29,7 @@ Examples:
 def runs_command(directory: str, as_json: bool) -> None:
     """List the runs in DIRECTORY (default ./runs): components, status (finished,
     interrupted, failed, running), best validation accuracy and test accuracy."""
-    from zoo.runs import list_runs
+    from zoo.runs.directory import list_runs
 
     if not Path(directory).is_dir():
         raise click.BadParameter(f"{directory!r} is not a directory", param_hint="DIRECTORY")
@@ -85,7 +85,7 @@ def evaluate_command(
 ) -> None:
     """Accuracy, loss and per-class accuracy of CHECKPOINT (a .ckpt file or a run directory,
     whose best checkpoint is used)."""
-    from zoo.evaluation import evaluate
+    from zoo.training.evaluation import evaluate
 
     result = evaluate(
         checkpoint, dataset=dataset, split=split, data_dir=data_dir, batch_size=batch_size
@@ -119,7 +119,7 @@ Examples:
 def predict_command(checkpoint: Path, images: tuple[str, ...], top_k: int, as_json: bool) -> None:
     """The most likely classes of each image (PNG, JPEG, ... any size or mode), resized and
     normalised like the checkpoint's dataset. CHECKPOINT may be a run directory."""
-    from zoo.evaluation import predict
+    from zoo.training.evaluation import predict
 
     predictions = predict(checkpoint, images, top_k=top_k)
     if as_json:

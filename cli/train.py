@@ -18,10 +18,10 @@ from zoo.cli.options import (
     run_config,
     run_options,
 )
-from zoo.config import load_config
 from zoo.errors import RunAlreadyFinished
-from zoo.runs import DEFAULT_OUTPUT_DIR
-from zoo.training import TrainResult, is_main_process
+from zoo.runs.config import load_config
+from zoo.runs.directory import DEFAULT_OUTPUT_DIR
+from zoo.training.composition import TrainResult, is_main_process
 
 
 @click.command(

@@ -1,7 +1,8 @@
 """The built-in learning-rate schedules, torch.optim.lr_scheduler's classes.
 
 All but ``plateau`` are stepped after every optimizer step, so that ``--warmup-steps`` composes
-with them (:func:`zoo.recipe.create_schedule` puts a linear warm-up before the schedule, and
+with them (:func:`zoo.training.recipe.create_schedule` puts a linear warm-up before the schedule,
+and
 ``total_steps`` is what is left after it). Those given in epochs (``step``, ``multistep``,
 ``exponential``) are converted to optimizer steps with ``steps_per_epoch``. ``plateau`` watches
 a validation metric, so it steps once an epoch, after validation.

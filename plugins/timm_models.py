@@ -1,6 +1,6 @@
 """The timm bridge: every timm model as the architecture ``timm/<model_name>``.
 
-The models are one family registration (see :mod:`zoo.hookspecs`): their names are read from
+The models are one family registration (see :mod:`zoo.plugin.hookspecs`): their names are read from
 timm's model sources without importing timm, so ``zoo list architectures 'timm/*resnet*'`` stays
 fast, and timm is imported only when a model is built. The dataset gives ``in_chans`` and
 ``num_classes``; the chosen activation goes in as timm's ``act_layer``. A model that has no

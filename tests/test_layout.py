@@ -1,5 +1,6 @@
-"""The code's layout, read with ``ast``: no import cycles among the project's modules, and no
-function so long that it should have been split into named steps."""
+"""The code's layout, read with ``ast``: the layers of CONTRIBUTING.md imported one way only, no
+import cycles among the project's modules, no module or function so long that it should have been
+split into named parts."""
 
 from __future__ import annotations
 
@@ -11,6 +12,24 @@ ROOT = Path(__file__).resolve().parents[1]
 #: The source folders and the package each one installs as.
 PACKAGES = {"zoo": "zoo", "plugins": "zoo.plugins", "cli": "zoo.cli"}
 MAX_FUNCTION_LINES = 80
+MAX_MODULE_LINES = 400
+#: The layers, top to bottom (CONTRIBUTING.md's table): a module may import its own unit and the
+#: units of the layers below its own, never a unit beside it or above it. ``zoo`` is the public
+#: face (``zoo/__init__.py``) alone; every other module belongs to the longest unit naming it.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("zoo.__main__",),
+    ("zoo.cli",),
+    ("zoo.plugins",),
+    ("zoo",),
+    ("zoo.comparison", "zoo.tools"),
+    ("zoo.training", "zoo.plots"),
+    ("zoo.data",),
+    ("zoo.runs",),
+    ("zoo.plugin",),
+    ("zoo._compat", "zoo.errors", "zoo.paths", "zoo.text", "zoo._version"),
+)
+#: What the built-in plugins may import of zoo: the public face, and the data base classes.
+PLUGIN_API = ("zoo", "zoo.data")
 
 
 def source_modules() -> dict[str, Path]:
@@ -114,15 +133,21 @@ def test_imports_are_read_everywhere_and_resolved(tmp_path: Path) -> None:
     path.write_text(
         "from typing import TYPE_CHECKING\n"
         "if TYPE_CHECKING:\n"
-        "    from zoo.compare import Comparison\n"
+        "    from zoo.comparison.compare import Comparison\n"
         "def plot() -> None:\n"
-        "    from . import plots\n"
-        "    from .cli.options import run_options\n"
+        "    from . import config\n"
+        "    from ..cli.options import run_options\n"
         "    import zoo.text as text\n"
     )
-    modules = {"zoo", "zoo.compare", "zoo.plots", "zoo.cli.options", "zoo.text"}
-    names = set(_imported_names("zoo.runs", path, modules))
-    assert names == {"typing", "zoo.compare", "zoo.plots", "zoo.cli.options", "zoo.text"}
+    modules = {"zoo", "zoo.comparison.compare", "zoo.runs.config", "zoo.cli.options", "zoo.text"}
+    names = set(_imported_names("zoo.runs.directory", path, modules))
+    assert names == {
+        "typing",
+        "zoo.comparison.compare",
+        "zoo.runs.config",
+        "zoo.cli.options",
+        "zoo.text",
+    }
 
 
 def _functions(body: list[ast.stmt], prefix: str = "") -> Iterator[tuple[str, int, int]]:
@@ -155,3 +180,66 @@ def long_functions() -> list[tuple[str, str]]:
 def test_no_function_over_80_lines() -> None:
     found = [entry for _, entry in long_functions()]
     assert not found, "split these into named steps:\n" + "\n".join(found)
+
+
+def unit_of(module: str) -> tuple[str, int]:
+    """The unit of LAYERS that ``module`` belongs to, and its layer (0 is the top)."""
+    found = [
+        (unit, layer)
+        for layer, units in enumerate(LAYERS)
+        for unit in units
+        if module == unit or (unit != "zoo" and module.startswith(unit + "."))
+    ]
+    assert found, f"{module} is in no layer of LAYERS: add it to the table (and CONTRIBUTING.md)"
+    return max(found, key=lambda pair: len(pair[0]))
+
+
+def layer_violations(graph: dict[str, set[str]]) -> list[str]:
+    """Each import of a unit beside or above the importing module's own."""
+    found = []
+    for module, imported in sorted(graph.items()):
+        unit, layer = unit_of(module)
+        for other in sorted(imported):
+            other_unit, other_layer = unit_of(other)
+            if other_unit != unit and other_layer <= layer:
+                found.append(f"{module} (layer {layer}) imports {other} (layer {other_layer})")
+    return found
+
+
+def test_layers_import_one_way() -> None:
+    found = layer_violations(import_graph())
+    assert not found, "imports against the layers of CONTRIBUTING.md:\n" + "\n".join(found)
+
+
+def test_the_layer_check_finds_climbs_and_side_steps() -> None:
+    graph = {
+        "zoo.training.module": {"zoo.runs.config", "zoo.training.recipe"},
+        "zoo.runs.config": {"zoo.training.module", "zoo.errors"},
+        "zoo.comparison.groups": {"zoo.tools.scaffold"},
+        "zoo.data.vision": {"zoo"},
+    }
+    assert layer_violations(graph) == [
+        "zoo.comparison.groups (layer 4) imports zoo.tools.scaffold (layer 4)",
+        "zoo.data.vision (layer 6) imports zoo (layer 3)",
+        "zoo.runs.config (layer 7) imports zoo.training.module (layer 5)",
+    ]
+
+
+def test_built_in_plugins_use_only_the_plugin_api() -> None:
+    found = [
+        f"{module} imports {other}"
+        for module, imported in sorted(import_graph().items())
+        if module.startswith("zoo.plugins.")
+        for other in sorted(imported)
+        if other not in PLUGIN_API and not other.startswith("zoo.plugins")
+    ]
+    assert not found, "built-in plugins use what zoo exports, nothing else:\n" + "\n".join(found)
+
+
+def test_no_module_over_400_lines() -> None:
+    found = [
+        f"{path.relative_to(ROOT).as_posix()}: {lines} lines"
+        for path in source_modules().values()
+        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    ]
+    assert not found, "split these by job:\n" + "\n".join(found)

@@ -43,7 +43,8 @@ def test_wheel_installs_everything_under_zoo(wheel: zipfile.ZipFile) -> None:
     for required in (
         "zoo/__init__.py",
         "zoo/py.typed",
-        "zoo/hookspecs.py",
+        "zoo/plugin/hookspecs.py",
+        "zoo/tools/templates/plugin/pyproject.toml.tmpl",
         "zoo/plugins/activations.py",
         "zoo/plugins/mlp.py",
         "zoo/plugins/mnist.py",

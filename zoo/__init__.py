@@ -9,16 +9,6 @@ Importing ``zoo`` is cheap: torch and Lightning load only when something is buil
 """
 
 from zoo._version import __version__
-from zoo.api import (
-    create_activation,
-    create_datamodule,
-    create_model,
-    list_activations,
-    list_architectures,
-    list_components,
-    list_datasets,
-)
-from zoo.config import RunConfig
 from zoo.errors import (
     CheckpointError,
     ComponentSpecError,
@@ -37,8 +27,17 @@ from zoo.errors import (
     ZooError,
     ZooUsageError,
 )
-from zoo.hookspecs import Register, hookimpl, hookspec
-from zoo.loader import (
+from zoo.plugin.components import (
+    create_activation,
+    create_datamodule,
+    create_model,
+    list_activations,
+    list_architectures,
+    list_components,
+    list_datasets,
+)
+from zoo.plugin.hookspecs import Register, hookimpl, hookspec
+from zoo.plugin.loading import (
     PluginError,
     PluginInfo,
     configure_plugins,
@@ -47,9 +46,10 @@ from zoo.loader import (
     register_plugin,
     unregister_plugin,
 )
-from zoo.registry import Component
-from zoo.specs import ComponentSpec, parse_spec
-from zoo.training import TrainResult, resume, run, train
+from zoo.plugin.registry import Component
+from zoo.plugin.specs import ComponentSpec, parse_spec
+from zoo.runs.config import RunConfig
+from zoo.training.composition import TrainResult, resume, run, train
 
 __all__ = [
     "CheckpointError",

@@ -86,7 +86,8 @@ def component_label(component: Any, plugin: Any = None) -> str:
     """A component as messages name it: ``dataset 'mine' (plugin 'mine', mine-dist 0.1)``.
 
     ``component`` is a registry component (its ``kind``, ``name``, ``plugin``); ``plugin`` its
-    plugin's :class:`zoo.loader.PluginInfo` (``zoo.loader.plugin_of(component)``), or None to
+    plugin's :class:`zoo.plugin.loading.PluginInfo` (``zoo.plugin.loading.plugin_of(component)``),
+    or None to
     name the plugin alone."""
     where = f"plugin {component.plugin!r}"
     if plugin is not None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zoo.errors import ZooError, ZooUsageError
-from zoo.runs import METRICS_FILE, RunCurves, read_curves
+from zoo.runs.directory import METRICS_FILE, RunCurves, read_curves
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -77,7 +77,7 @@ def activation_curve(spec: str, low: float = -5.0, high: float = 5.0, points: in
     autograd (for an activation that is not elementwise, the sum over its outputs)."""
     import torch
 
-    from zoo.api import create_activation
+    from zoo.plugin.components import create_activation
 
     module = create_activation(spec)
     module.eval()

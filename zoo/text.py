@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
@@ -27,3 +29,9 @@ def _escape(char: str) -> str:
     if code <= 0xFFFF:
         return f"\\u{code:04x}"
     return f"\\U{code:08x}"
+
+
+def slug(text: str, fallback: str = "run") -> str:
+    """``text`` as a file name part: runs of other characters than letters, digits, ``.`` and
+    ``-`` become one ``_``; at most 80 characters; ``fallback`` when nothing is left."""
+    return re.sub(r"[^A-Za-z0-9.-]+", "_", text).strip("_")[:80] or fallback

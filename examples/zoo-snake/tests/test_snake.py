@@ -11,7 +11,7 @@ from torch import nn
 
 import zoo
 from zoo.cli import cli
-from zoo.loader import plugin_of
+from zoo.plugin.loading import plugin_of
 
 
 def test_snake_is_registered_by_this_distribution() -> None:

@@ -1,0 +1,245 @@
+"""``zoo compare``: real runs (one ``zoo train`` process each) on small MNIST-format data and on
+real MNIST, the files it writes, the pictures, resuming, parametrised activations, failures."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.test_plots import assert_real_picture
+from zoo.cli import cli
+from zoo.comparison.compare import _run_environment, compare
+from zoo.errors import ZooError, ZooUsageError
+from zoo.plots import PALETTE
+from zoo.runs.directory import read_curves
+
+TINY = "mnist:val_size=100"
+
+
+def _viridis(position: float) -> tuple[float, ...]:
+    """The colour of a layer's line in the per-layer plots (first layer 0.0, last 0.9)."""
+    return pytest.importorskip("matplotlib").colormaps["viridis"](position)
+
+
+def _compare(args: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "zoo", "compare", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny_comparison(tiny_mnist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    output = tmp_path_factory.mktemp("compare") / "relu-vs-sigmoid"
+    args = ["--act", "relu", "--act", "sigmoid", "--epochs", "1", "--seeds", "2", "--jobs", "2"]
+    args += ["--dataset", TINY, "--data-dir", str(tiny_mnist), "--output-dir", str(output)]
+    completed = _compare([*args, "--json"])
+    assert completed.returncode == 0, completed.stderr
+    payload = json.loads(completed.stdout)  # --json: stdout holds only comparison.json
+    assert payload == json.loads((output / "comparison.json").read_text())
+    return output
+
+
+def test_writes_csv_json_and_report(tiny_comparison: Path) -> None:
+    with open(tiny_comparison / "comparison.csv") as file:
+        rows = list(csv.DictReader(file))
+    assert [row["activation"] for row in rows] == ["relu", "sigmoid"]
+    for row in rows:
+        assert row["runs"] == "2"
+        assert 0.1 < float(row["test_acc"]) <= 1.0
+        assert float(row["test_acc_std"]) >= 0.0
+        assert float(row["grad_norm_first"]) > 0
+        assert 0.0 <= float(row["dead_end"]) <= 1.0
+        assert float(row["seconds_per_epoch"]) > 0
+    by_act = {row["activation"]: row for row in rows}
+    assert by_act["relu"]["saturated_end"] == ""  # unbounded: not measured
+    assert 0.0 <= float(by_act["sigmoid"]["saturated_end"]) <= 1.0
+
+    data = json.loads((tiny_comparison / "comparison.json").read_text())
+    assert data["settings"]["acts"] == ["relu", "sigmoid"]
+    assert data["settings"]["seeds"] == 2
+    assert [(r["activation"], r["seed"]) for r in data["runs"]] == [
+        ("relu", 0),
+        ("relu", 1),
+        ("sigmoid", 0),
+        ("sigmoid", 1),
+    ]
+    assert data["summary"][0]["test_acc"] == pytest.approx(float(rows[0]["test_acc"]))
+    assert data["failed"] == []
+
+    report = (tiny_comparison / "report.md").read_text()
+    assert "| activation | test acc (mean ± std) |" in report
+    assert "`relu`" in report and "`sigmoid`" in report
+    for link in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report):
+        assert (tiny_comparison / link).is_file(), link  # plots linked by relative path
+    assert "zoo compare --act relu --act sigmoid --dataset mnist:val_size=100" in report
+    assert "--epochs 1 --data-dir " in report and "--seeds 2 --jobs 2" in report
+    assert f"--output-dir {tiny_comparison}" in report
+
+
+def test_every_run_is_an_ordinary_run_directory(tiny_comparison: Path) -> None:
+    data = json.loads((tiny_comparison / "comparison.json").read_text())
+    seeds = set()
+    for row in data["runs"]:
+        run_dir = tiny_comparison / row["run_dir"]
+        config = json.loads((run_dir / "config.json").read_text())
+        assert config["status"] == "finished"
+        assert config["config"]["act"] == row["activation"]
+        assert config["config"]["epochs"] == 1
+        seeds.add((config["config"]["act"], config["seed"]))
+        assert (run_dir / "results.json").is_file()
+        assert (run_dir / "checkpoints" / "best.ckpt").is_file()
+        assert read_curves(run_dir).layers("dead") == ["model.2", "model.4"]  # --diagnostics
+    assert seeds == {("relu", 0), ("relu", 1), ("sigmoid", 0), ("sigmoid", 1)}
+
+
+def test_plots_are_real_pictures(tiny_comparison: Path) -> None:
+    assert_real_picture(tiny_comparison / "val_curves.png", list(PALETTE[:2]), (1000, 400))
+    first, last = _viridis(0.0), _viridis(0.9)  # the first and the last layer's lines
+    assert_real_picture(tiny_comparison / "grad_norms.png", [first, last], (700, 280))
+    # fractions can coincide (all 0), so only the line drawn last is sure to show
+    assert_real_picture(tiny_comparison / "dead_units.png", [last], (700, 280))
+    # only the sigmoid is bounded, so the saturation plot has one panel
+    assert_real_picture(tiny_comparison / "saturation.png", [last], (350, 280))
+
+
+def test_rerun_skips_finished_runs_and_retrains_an_interrupted_one(
+    tiny_comparison: Path, tiny_mnist: Path, tmp_path: Path
+) -> None:
+    output = tmp_path / "copy"
+    shutil.copytree(tiny_comparison, output)
+    args = ["compare", "--act", "relu", "--act", "sigmoid", "--epochs", "1", "--seeds", "2"]
+    args += ["--dataset", TINY, "--data-dir", str(tiny_mnist), "--output-dir", str(output)]
+
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "4 of 4 runs already finished" in result.output
+    assert re.search(r"relu\s+\d+\.\d\d ± \d+\.\d\d %", result.output)  # the table
+    assert "Report: " in result.output
+
+    (interrupted,) = [p for p in (output / "runs").iterdir() if p.name.startswith("sigmoid-seed1")]
+    (run_dir,) = [p for p in interrupted.iterdir() if p.is_dir()]
+    config = json.loads((run_dir / "config.json").read_text())
+    config["status"] = "interrupted"
+    (run_dir / "config.json").write_text(json.dumps(config))
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "3 of 4 runs already finished" in result.output
+    assert "sigmoid seed 1: test acc" in result.output
+    assert len([p for p in interrupted.iterdir() if p.is_dir()]) == 2
+    data = json.loads((output / "comparison.json").read_text())
+    assert len(data["runs"]) == 4
+
+
+def test_parametrised_activations_compare_side_by_side(tiny_mnist: Path, tmp_path: Path) -> None:
+    acts = ["leakyrelu:negative_slope=0.01", "leakyrelu:negative_slope=0.2"]
+    result = compare(
+        acts,
+        dataset=TINY,
+        seeds=1,
+        epochs=1,
+        max_steps=3,
+        jobs=2,
+        data_dir=tiny_mnist,
+        output_dir=tmp_path,
+    )
+    assert [row["activation"] for row in result.summary] == acts
+    configs = [
+        json.loads((tmp_path / r["run_dir"] / "config.json").read_text()) for r in result.runs
+    ]
+    assert [c["config"]["act"] for c in configs] == acts
+    assert [c["config"]["max_steps"] for c in configs] == [3, 3]
+    assert "--max-steps 3" in result.command
+    assert "acts" not in result.table() and "leakyrelu:negative_slope=0.2" in result.table()
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--act", "relu", "--act", "reluu"], "Did you mean 'relu'"),
+        (["--act", "relu", "--arch", "mlp:hidden=(0,)"], "hidden"),
+        ([], "Missing option '--act'"),
+    ],
+)
+def test_usage_errors_exit_2_before_anything_runs(
+    tmp_path: Path, args: list[str], expected: str
+) -> None:
+    result = CliRunner().invoke(cli, ["compare", *args, "--output-dir", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    assert expected in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_usage_error_in_a_run_stops_the_comparison_and_removes_its_files(
+    tiny_mnist: Path, tmp_path: Path
+) -> None:
+    # Only a run finds out that the accelerator is missing (exit code 2), as it would find a
+    # bad trainer setting: the first such run stops the comparison.
+    output = tmp_path / "out"
+    with pytest.raises(ZooUsageError, match="mps"):
+        compare(
+            ["relu", "sigmoid"],
+            seeds=1,
+            epochs=1,
+            accelerator="mps",
+            dataset=TINY,
+            data_dir=tiny_mnist,
+            output_dir=output,
+        )
+    assert not output.exists()
+
+
+def test_parallel_runs_share_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert _run_environment(2)["OMP_NUM_THREADS"] == "4"
+    assert "OMP_NUM_THREADS" not in _run_environment(1)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert _run_environment(4)["OMP_NUM_THREADS"] == "3"
+
+
+def test_a_failed_run_is_reported_and_the_rest_written(tmp_path: Path) -> None:
+    # The runs get a plugin that cannot be imported, in strict mode: each fails at once.
+    with pytest.raises(ZooError, match=r"1 run\(s\) failed: relu seed 0") as caught:
+        compare(
+            ["relu"],
+            seeds=1,
+            epochs=1,
+            separate=True,
+            plugins=[str(tmp_path / "missing_plugin.py")],
+            strict_plugins=True,
+            output_dir=tmp_path / "out",
+        )
+    assert "Rerun the same command" in str(caught.value)
+    (log,) = (tmp_path / "out" / "runs").glob("*/train.log")
+    assert "missing_plugin" in log.read_text()
+    assert "Failed runs" in (tmp_path / "out" / "report.md").read_text()
+    data = json.loads((tmp_path / "out" / "comparison.json").read_text())
+    assert [(f["act"], f["seed"]) for f in data["failed"]] == [("relu", 0)]
+    assert "zoo -p " in data["command"] and "--strict-plugins compare" in data["command"]
+
+
+def test_compare_on_real_mnist(real_mnist: Path, tmp_path: Path) -> None:
+    args = ["--act", "relu", "--act", "sigmoid", "--epochs", "1", "--seeds", "1", "--jobs", "2"]
+    completed = _compare([*args, "--data-dir", str(real_mnist), "--output-dir", str(tmp_path)])
+    assert completed.returncode == 0, completed.stderr
+    for name in ("comparison.csv", "comparison.json", "report.md"):
+        assert (tmp_path / name).is_file()
+    data = json.loads((tmp_path / "comparison.json").read_text())
+    by_act = {row["activation"]: row for row in data["summary"]}
+    assert by_act["relu"]["test_acc"] > 0.93  # one epoch of MNIST
+    assert by_act["sigmoid"]["test_acc"] > 0.88
+    assert_real_picture(tmp_path / "val_curves.png", list(PALETTE[:2]), (1000, 400))
+    assert_real_picture(tmp_path / "grad_norms.png", [_viridis(0.0)], (700, 280))

@@ -1,0 +1,2 @@
+"""Comparisons: activations x seeds planned, trained fused or separately, tested, reported,
+launched."""

@@ -1,0 +1,1 @@
+"""Runs on disk: the run options (RunConfig), the run directory, reading finished runs."""

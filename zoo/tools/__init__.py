@@ -1,0 +1,1 @@
+"""Tools for plugin authors: the package scaffold and its templates, pip in zoo's interpreter."""

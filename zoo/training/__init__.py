@@ -1,0 +1,2 @@
+"""Training one run: its composition, the LightningModule, recipes, checks, callbacks,
+checkpoints, evaluation."""
