@@ -24,6 +24,7 @@ from zoo.errors import (
     ZooError,
     ZooUsageError,
 )
+from zoo.plugin.commands import add_commands
 from zoo.plugin.loading import PluginHost, configure_plugins, get_host, plugin_of
 from zoo.text import printable
 
@@ -74,7 +75,7 @@ class ZooGroup(click.Group):
                         strict=strict,
                     )
             host = get_host()
-            host.add_commands(self)
+            add_commands(host, self)
         except ZooError as error:
             if _traceback_wanted(ctx):
                 raise

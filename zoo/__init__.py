@@ -17,6 +17,7 @@ from zoo.errors import (
     DataNotFoundError,
     DuplicateComponentError,
     NonFiniteLossError,
+    PluginError,
     PluginFailure,
     RunAlreadyFinished,
     RunDamagedError,
@@ -38,7 +39,6 @@ from zoo.plugin.components import (
 )
 from zoo.plugin.hookspecs import Register, hookimpl, hookspec
 from zoo.plugin.loading import (
-    PluginError,
     PluginInfo,
     configure_plugins,
     get_plugin_manager,
@@ -49,7 +49,7 @@ from zoo.plugin.loading import (
 from zoo.plugin.registry import Component
 from zoo.plugin.specs import ComponentSpec, parse_spec
 from zoo.runs.config import RunConfig
-from zoo.training.composition import TrainResult, resume, run, train
+from zoo.training.api import TrainResult, resume, run, train
 
 __all__ = [
     "CheckpointError",

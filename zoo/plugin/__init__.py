@@ -1,2 +1,2 @@
-"""Plugin machinery: the hooks, component specs, the registry, plugin loading, the
-component factories."""
+"""Plugin machinery: the hooks, component specs, the registry, finding and loading plugins,
+running their code safely, the component factories."""
