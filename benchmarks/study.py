@@ -87,8 +87,8 @@ class Study:
 
     def __init__(self, directory: Path) -> None:
         try:
-            from zoo.runs.directory import read_curves
-        except ImportError:  # lightning-zoo before read_curves moved to zoo.runs.directory
+            from zoo.runs.curves import read_curves
+        except ImportError:  # lightning-zoo before read_curves moved to zoo.runs.curves
             from zoo.comparison.compare import read_run as read_curves
 
         data = json.loads((directory / "comparison.json").read_text())

@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 
 from zoo.cli.options import json_option, run_option
-from zoo.runs.directory import DEFAULT_OUTPUT_DIR, RunInfo
+from zoo.runs.files import DEFAULT_OUTPUT_DIR
+from zoo.runs.reading import RunInfo
 from zoo.text import printable
 
 
@@ -29,7 +30,7 @@ Examples:
 def runs_command(directory: str, as_json: bool) -> None:
     """List the runs in DIRECTORY (default ./runs): components, status (finished,
     interrupted, failed, running), best validation accuracy and test accuracy."""
-    from zoo.runs.directory import list_runs
+    from zoo.runs.reading import list_runs
 
     if not Path(directory).is_dir():
         raise click.BadParameter(f"{directory!r} is not a directory", param_hint="DIRECTORY")

@@ -20,7 +20,7 @@ from zoo.cli.options import (
 )
 from zoo.errors import RunAlreadyFinished
 from zoo.runs.config import load_config
-from zoo.runs.directory import DEFAULT_OUTPUT_DIR
+from zoo.runs.files import DEFAULT_OUTPUT_DIR
 from zoo.training.composition import TrainResult, is_main_process
 
 

@@ -18,7 +18,7 @@ from torch import nn
 import zoo
 from zoo.cli import cli
 from zoo.plots import PALETTE, activation_curve
-from zoo.runs.directory import read_curves
+from zoo.runs.curves import read_curves
 
 TINY = "mnist:val_size=100"
 needs_matplotlib = pytest.mark.skipif(

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zoo.errors import ZooError, ZooUsageError
-from zoo.runs.directory import METRICS_FILE, RunCurves, read_curves
+from zoo.runs.curves import RunCurves, read_curves
+from zoo.runs.files import METRICS_FILE
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -515,7 +515,7 @@ def full_disk_run(
 def test_a_disk_filling_up_after_training_leaves_the_run_failed_with_the_reason(
     full_disk_run: FullDiskRun, tmp_path: Path
 ) -> None:
-    from zoo.runs.directory import read_run
+    from zoo.runs.reading import read_run
 
     run_dir, error = full_disk_run.run_dir, full_disk_run.error
     assert type(error).__name__ == "RunWriteError", repr(error)
@@ -536,7 +536,7 @@ def test_a_failed_resume_keeps_the_reason_the_run_failed(full_disk_run: FullDisk
     """Resuming the run while its disk is still full fails too; the run must still say it
     failed for lack of space, not that its process ended without saying why."""
     import zoo
-    from zoo.runs.directory import read_run
+    from zoo.runs.reading import read_run
 
     with pytest.raises(zoo.ZooError, match="No space left on device"):
         zoo.resume(full_disk_run.run_dir, progress=False)

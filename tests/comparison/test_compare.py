@@ -20,7 +20,7 @@ from zoo.cli import cli
 from zoo.comparison.compare import _run_environment, compare
 from zoo.errors import ZooError, ZooUsageError
 from zoo.plots import PALETTE
-from zoo.runs.directory import read_curves
+from zoo.runs.curves import read_curves
 
 TINY = "mnist:val_size=100"
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 import zoo
-from zoo.runs.directory import Run, list_runs, read_run
+from zoo.runs.directory import Run
+from zoo.runs.reading import list_runs, read_run
 
 TINY = "mnist:val_size=100"
 

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 import zoo
 from zoo.runs.config import load_config
-from zoo.runs.directory import read_run
+from zoo.runs.reading import read_run
 
 TINY = "mnist:val_size=100"  # of tiny_mnist's 600 training images
 

@@ -93,7 +93,7 @@ def interrupted(data: Path, output: Path, step: int, signum: int) -> Path:
     with pytest.raises(zoo.TrainingInterrupted, match="Continue it with: zoo train --resume"):
         zoo.train(**options(data), output_dir=output, callbacks=[SignalAt(step, signum)])
     (run_dir,) = output.iterdir()
-    assert zoo.runs.directory.read_run(run_dir).status == "interrupted"
+    assert zoo.runs.reading.read_run(run_dir).status == "interrupted"
     return run_dir
 
 

@@ -4,13 +4,13 @@ summarise, plot and report.
 Every run is a subprocess, ``python -m zoo train ... --diagnostics --json``, so a comparison
 measures exactly what ``zoo train`` does. Runs go to ``<output_dir>/runs/<slot>/<run dir>``, where
 the slot names the activation, the seed and a hash of the settings; a slot that already holds a
-finished run (status ``finished`` with a test accuracy, as :func:`zoo.runs.directory.read_run`
+finished run (status ``finished`` with a test accuracy, as :func:`zoo.runs.reading.read_run`
 reads it)
 is not trained again, so an interrupted comparison resumes where it stopped.
 
 :func:`compare` goes through four phases: :func:`plan_comparison` (the settings, the slots and
 the runs already finished), :class:`RunPool` (the ``zoo train`` processes),
-:func:`summarise_comparison` (each run's curves, read with :func:`zoo.runs.directory.read_curves`,
+:func:`summarise_comparison` (each run's curves, read with :func:`zoo.runs.curves.read_curves`,
 and one
 row per activation) and :func:`write_comparison` (the files). This module imports neither torch
 nor matplotlib (plots are drawn by :mod:`zoo.plots`, imported only when plotting).
@@ -40,7 +40,8 @@ from zoo.comparison.stats import ALPHA, format_p_value, not_worse, paired_differ
 from zoo.errors import FusionUnavailable, TrainingInterrupted, ZooError, ZooUsageError
 from zoo.plugin.components import resolve
 from zoo.runs.config import RunConfig
-from zoo.runs.directory import RunCurves, read_curves, read_run
+from zoo.runs.curves import RunCurves, read_curves
+from zoo.runs.reading import read_run
 from zoo.text import slug
 
 DEFAULT_OUTPUT_DIR = "comparison"

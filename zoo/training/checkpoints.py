@@ -23,7 +23,7 @@ from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from zoo.errors import CheckpointError, UnknownComponentError, ZooUsageError
 from zoo.plugin.loading import missing_component_hint
-from zoo.runs.directory import replace_atomically
+from zoo.runs.files import replace_atomically
 from zoo.training.module import ZooClassifier
 
 #: The hyperparameters a lightning-zoo checkpoint may carry; any other key is refused.

@@ -27,6 +27,7 @@ from zoo.errors import (
     ConfigError,
     RunAlreadyFinished,
     RunDamagedError,
+    RunWriteError,
     TrainingInterrupted,
     ZooError,
     ZooUsageError,
@@ -34,14 +35,9 @@ from zoo.errors import (
 from zoo.plugin.components import DEFAULT_BATCH_SIZE, resolve
 from zoo.plugin.loading import component_origin
 from zoo.runs.config import RunConfig, field_names, flag
-from zoo.runs.directory import (
-    CONFIG_FILE,
-    DEFAULT_OUTPUT_DIR,
-    Run,
-    RunWriteError,
-    read_config,
-    read_results,
-)
+from zoo.runs.directory import Run
+from zoo.runs.files import CONFIG_FILE, DEFAULT_OUTPUT_DIR
+from zoo.runs.reading import read_config, read_results
 
 #: Variables that give a process's rank when torchrun, SLURM or Lightning's launcher started it.
 RANK_VARIABLES = ("RANK", "SLURM_PROCID", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK")

@@ -331,7 +331,7 @@ class ActivationDiagnostics(Callback):
 
     def write_summary(self, path: str | Path) -> None:
         """Write :meth:`summary` as JSON to ``path`` (atomically)."""
-        from zoo.runs.directory import write_atomically
+        from zoo.runs.files import write_atomically
 
         write_atomically(Path(path), json.dumps(self.summary(), indent=2) + "\n")
 
