@@ -8,8 +8,10 @@ submitit's local executor (subprocesses) and debug executor (this process).
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from tests.comparison import listening
 from zoo.comparison.launchers import (
     LaunchOptions,
     TaskOutcome,
@@ -236,7 +239,8 @@ def test_ray_address_that_is_not_one() -> None:
 @pytest.fixture(scope="module")
 def ray_session() -> Iterator[list[str]]:
     """A local Ray with 2 CPUs, started as launch() starts one; workers find ``tests`` through
-    PYTHONPATH. Yields what the start echoed."""
+    PYTHONPATH. Yields what the start echoed. Ray's session folders go to a short folder of
+    their own (its unix sockets' paths must stay under ~107 characters), removed after."""
     ray = pytest.importorskip("ray")
     lines: list[str] = []
     options = LaunchOptions(
@@ -244,17 +248,39 @@ def ray_session() -> Iterator[list[str]]:
         ray_num_cpus=2,
         ray_runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}},
     )
-    with pytest.MonkeyPatch.context() as patch:
-        patch.delenv("RAY_ADDRESS", raising=False)
-        assert _start_ray(ray, options, lines.append) is True
-    yield lines
-    ray.shutdown()
+    root = tempfile.mkdtemp(prefix="zoo-ray-")
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.delenv("RAY_ADDRESS", raising=False)
+            patch.setenv("RAY_TMPDIR", root)
+            assert _start_ray(ray, options, lines.append) is True
+            try:
+                yield lines
+            finally:
+                ray.shutdown()
+        assert any(p.name.startswith("session_") for p in (Path(root) / "ray").iterdir())
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_a_local_ray_listens_on_the_loopback_only(ray_session: list[str]) -> None:
+    """Every TCP socket that this process (the driver) and the Ray it started (GCS, raylet,
+    workers, agents) listen on, from the OS's socket table, is on the loopback."""
+    if not listening.supported():
+        pytest.skip("no /proc/net/tcp here")
+    assert ray_session == ["ray: started a local Ray with 2 CPUs, listening on 127.0.0.1 only"]
+    outcomes = launch([Square(n) for n in range(2)], LaunchOptions(launcher="ray"))
+    assert all(o.ok for o in outcomes)  # workers started
+    found = listening.listeners(
+        listening.process_tree(os.getpid(), also_mentioning=os.environ.get("RAY_TMPDIR"))
+    )
+    assert len({item.pid for item in found}) >= 4, found  # driver, GCS, raylet, workers...
+    assert [str(item) for item in found if not item.loopback] == []
 
 
 def test_ray_runs_tasks_on_workers(ray_session: list[str]) -> None:
     import ray
 
-    assert ray_session == ["ray: started a local Ray with 2 CPUs"]
     lines: list[str] = []
     outcomes = launch([Square(n) for n in range(4)], LaunchOptions(launcher="ray"), lines.append)
     assert [o.result[0]["square"] for o in outcomes] == [0, 1, 4, 9]

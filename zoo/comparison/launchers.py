@@ -8,9 +8,10 @@ failed. One task failing does not lose the others' results.
 
 * ``"local"``: each task in this process, one after another.
 * ``"ray"``: each task a Ray task (``pip install 'lightning-zoo[ray]'``), on the cluster at
-  :attr:`LaunchOptions.ray_address` (or ``$RAY_ADDRESS``), else on a Ray started here; a Ray
-  this process already initialised is used as it is and left running, one :func:`launch`
-  started (or connected to) is shut down (or disconnected from) when it returns.
+  :attr:`LaunchOptions.ray_address` (or ``$RAY_ADDRESS``), else on a Ray started here, which
+  listens on the loopback only (:func:`zoo._compat.ray.loopback_only`); a Ray this process
+  already initialised is used as it is and left running, one :func:`launch` started (or
+  connected to) is shut down (or disconnected from) when it returns.
 * ``"slurm"``: all tasks as one Slurm job array through submitit
   (``pip install 'lightning-zoo[slurm]'``).
 
@@ -31,12 +32,13 @@ import os
 import socket
 import time
 import traceback
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Generic, TypeVar
 
+from zoo._compat import ray as ray_compat
 from zoo.errors import TrainingInterrupted, ZooError, ZooUsageError
 
 T = TypeVar("T")
@@ -333,22 +335,11 @@ def _split_host_port(address: str) -> tuple[str, int]:
     return host, port
 
 
-def _resolve_auto_address() -> str | None:
-    """The cluster ``"auto"`` means (the last ``ray start`` on this machine), or None where
-    this Ray cannot say (its helper is private)."""
-    try:
-        from ray._private.services import canonicalize_bootstrap_address
-
-        return canonicalize_bootstrap_address("auto")
-    except Exception:
-        return None
-
-
 def _probe_ray_address(address: str, timeout_s: float) -> None:
     """Fail fast, with a ZooError, when nothing listens at ``address``: ``ray.init`` would
     otherwise retry for many minutes."""
     if address == "auto":
-        address = _resolve_auto_address() or ""
+        address = ray_compat.auto_address() or ""
         if not address:
             return  # no cluster recorded here: ray.init says so, quickly
     host, port = _split_host_port(address)
@@ -382,21 +373,7 @@ def _start_ray(ray: Any, options: LaunchOptions, echo: Callable[[str], None]) ->
     }
     address = _ray_address(options)
     if address is None:
-        num_cpus = options.ray_num_cpus or os.cpu_count() or 1
-        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-        try:
-            ray.init(
-                address="local",
-                num_cpus=num_cpus,
-                object_store_memory=_LOCAL_RAY_OBJECT_STORE_BYTES,
-                **quiet,
-            )
-        except Exception as error:
-            raise ZooError(
-                f"could not start a local Ray: {error_text(error)}. Its logs are under "
-                "/tmp/ray/session_latest/logs."
-            ) from None
-        echo(f"ray: started a local Ray with {num_cpus} CPUs")
+        _start_local_ray(ray, options, quiet, echo)
         return True
     _probe_ray_address(address, options.ray_connect_timeout_s)
     try:
@@ -408,6 +385,43 @@ def _start_ray(ray: Any, options: LaunchOptions, echo: Callable[[str], None]) ->
         ) from None
     echo(f"ray: connected to the Ray cluster at {address}")
     return True
+
+
+def _start_local_ray(
+    ray: Any, options: LaunchOptions, quiet: dict[str, Any], echo: Callable[[str], None]
+) -> None:
+    """Start a Ray on this machine that listens on the loopback only (where this Ray is one
+    :mod:`zoo._compat.ray` checked)."""
+    num_cpus = options.ray_num_cpus or os.cpu_count() or 1
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    try:
+        with ray_compat.loopback_only() as loopback:
+            ray.init(
+                address="local",
+                num_cpus=num_cpus,
+                object_store_memory=_LOCAL_RAY_OBJECT_STORE_BYTES,
+                dashboard_host="127.0.0.1",
+                **quiet,
+            )
+    except Exception as error:
+        raise ZooError(
+            f"could not start a local Ray: {error_text(error)}. Its logs are under "
+            f"{_ray_temp_root()}/ray/session_latest/logs."
+        ) from None
+    if loopback:
+        echo(f"ray: started a local Ray with {num_cpus} CPUs, listening on 127.0.0.1 only")
+    else:
+        echo(
+            f"ray: started a local Ray with {num_cpus} CPUs; zoo checked that Ray "
+            f"{', '.join(ray_compat.CHECKED_WITH)} listens on 127.0.0.1 only, not Ray "
+            f"{ray_compat.installed_version()}, which may listen on every interface"
+        )
+
+
+def _ray_temp_root() -> str:
+    """Where a Ray started here keeps its session folders (Ray's order: ``$RAY_TMPDIR``,
+    ``$TMPDIR``, ``/tmp``)."""
+    return os.environ.get("RAY_TMPDIR") or os.environ.get("TMPDIR") or "/tmp"
 
 
 def _ray_failure(index: int, task: object, error: BaseException) -> TaskOutcome[Any]:
@@ -438,7 +452,7 @@ def _launch_ray(
     tasks: list[Callable[[], T]], options: LaunchOptions, echo: Callable[[str], None]
 ) -> list[TaskOutcome]:
     ray = require_module("ray", "ray", "ray")
-    with _no_ray_prints():
+    with ray_compat.worker_logs_silenced():
         initialised = _start_ray(ray, options, echo)
         try:
             return _run_on_ray(ray, tasks, options, echo)
@@ -481,26 +495,6 @@ def _run_on_ray(
             with contextlib.suppress(Exception):  # already finished or gone
                 ray.cancel(ref)
         raise
-
-
-@contextlib.contextmanager
-def _no_ray_prints() -> Iterator[None]:
-    """Keep Ray's driver from printing what its raylets publish ("A worker died...") on
-    stdout, where ``zoo compare --json`` writes; the outcomes say it already. This flips the
-    private switch Ray's own debugger uses, and does nothing where a Ray lacks it."""
-    try:
-        from ray._private import worker
-    except ImportError:
-        worker = None
-    if worker is None or not hasattr(worker, "_worker_logs_enabled"):
-        yield
-        return
-    before = worker._worker_logs_enabled
-    worker._worker_logs_enabled = False
-    try:
-        yield
-    finally:
-        worker._worker_logs_enabled = before
 
 
 def _run_guarded(guarded: _Guarded) -> _Done:
