@@ -11,12 +11,11 @@ from torch import nn
 
 import zoo
 from zoo.cli import cli
-from zoo.plugin.loading import plugin_of
 
 
 def test_snake_is_registered_by_this_distribution() -> None:
     (component,) = zoo.list_activations("snake")
-    info = plugin_of(component)
+    info = zoo.plugin_of(component)
     assert info is not None
     assert (info.distribution, info.version) == ("zoo-snake", "0.1.0")
 
