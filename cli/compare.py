@@ -1,6 +1,5 @@
-"""``zoo compare``: train several activations x seeds and compare them, as
-``zoo.comparison.compare.compare``
-does it."""
+"""``zoo compare``: train several activations x seeds and compare them: the options made into
+a :class:`zoo.comparison.plan.ComparisonPlan`, run by ``zoo.comparison.compare``."""
 
 from __future__ import annotations
 
@@ -11,7 +10,7 @@ from typing import Any
 import click
 
 from zoo.cli.options import json_option, output_dir_option, run_config, run_options
-from zoo.comparison.compare import DEFAULT_OUTPUT_DIR
+from zoo.comparison.plan import DEFAULT_MAX_RUNS, DEFAULT_OUTPUT_DIR, ComparisonPlan
 from zoo.runs.config import RunConfig
 
 
@@ -101,6 +100,14 @@ Examples:
     default=None,
     help="At most this many runs in one fused group [default: as many as fit in memory].",
 )
+@click.option(
+    "--max-runs",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_RUNS,
+    show_default=True,
+    help="Stop before anything is created if the comparison would train more runs than this "
+    "(activations x seeds x datasets); raise it knowingly for a larger one.",
+)
 @output_dir_option(
     DEFAULT_OUTPUT_DIR,
     "Where the runs, comparison.csv/json, the plots and report.md go. "
@@ -133,6 +140,7 @@ def compare_command(
     slurm_cluster: str | None,
     task_cpus: int,
     task_gpus: int,
+    max_runs: int,
     output_dir: Path,
     dataset: tuple[str, ...],
     as_json: bool,
@@ -151,31 +159,37 @@ def compare_command(
     from zoo.comparison.compare import compare, compare_datasets
 
     root = ctx.find_root()
-    keywords: dict[str, Any] = dict(
+    launch = launch_options(
+        launcher,
+        output_dir,
+        ray_address=ray_address,
+        slurm_partition=slurm_partition,
+        slurm_time=slurm_time,
+        slurm_cluster=slurm_cluster,
+        cpus=task_cpus,
+        gpus=task_gpus,
+    )
+    plan = ComparisonPlan(
+        acts=acts,
+        config=run_config(options),
         seeds=seeds,
+        datasets=dataset,
+        output_dir=output_dir,
         jobs=jobs,
         separate=separate,
         group_size=group_size,
-        launch=launch_options(
-            launcher,
-            output_dir,
-            ray_address=ray_address,
-            slurm_partition=slurm_partition,
-            slurm_time=slurm_time,
-            slurm_cluster=slurm_cluster,
-            cpus=task_cpus,
-            gpus=task_gpus,
-        ),
-        output_dir=output_dir,
-        config=run_config(options),
+        launch=launch,
         plugins=tuple(root.meta.get("zoo.plugins") or ()),
         strict_plugins=bool(root.meta.get("zoo.strict_plugins")),
-        echo=lambda message: click.echo(message, err=as_json),
+        max_runs=max_runs,
     )
-    if len(dataset) > 1:  # one table per dataset, and the ranking across them
-        comparison: Any = compare_datasets(dataset, acts, **keywords)
-    else:
-        comparison = compare(acts, dataset=dataset[0], **keywords)
+
+    def echo(message: str) -> None:
+        click.echo(message, err=as_json)
+
+    # several datasets: one table per dataset, and the ranking across them
+    run = compare_datasets if len(dataset) > 1 else compare
+    comparison: Any = run(plan, echo=echo)
     if as_json:
         click.echo(json.dumps(comparison.to_dict()))
         return

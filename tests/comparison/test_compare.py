@@ -8,8 +8,10 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -17,9 +19,14 @@ from click.testing import CliRunner
 
 from tests.test_plots import assert_real_picture
 from zoo.cli import cli
-from zoo.comparison.compare import _run_environment, compare
+from zoo.comparison.compare import ComparisonPlan, compare
+from zoo.comparison.launchers import LaunchOptions
+from zoo.comparison.lock import LOCK_NAME
+from zoo.comparison.plan import reproduce_command, resolve_settings
+from zoo.comparison.tasks import thread_environment
 from zoo.errors import ZooError, ZooUsageError
 from zoo.plots import PALETTE
+from zoo.runs.config import RunConfig
 from zoo.runs.curves import read_curves
 
 TINY = "mnist:val_size=100"
@@ -48,6 +55,7 @@ def tiny_comparison(tiny_mnist: Path, tmp_path_factory: pytest.TempPathFactory) 
     assert completed.returncode == 0, completed.stderr
     payload = json.loads(completed.stdout)  # --json: stdout holds only comparison.json
     assert payload == json.loads((output / "comparison.json").read_text())
+    (output / "stderr.txt").write_text(completed.stderr)
     return output
 
 
@@ -86,6 +94,21 @@ def test_writes_csv_json_and_report(tiny_comparison: Path) -> None:
     assert "zoo compare --act relu --act sigmoid --dataset mnist:val_size=100" in report
     assert "--epochs 1 --data-dir " in report and "--seeds 2 --jobs 2" in report
     assert f"--output-dir {tiny_comparison}" in report
+
+
+def test_the_plan_is_printed_first_and_group_logs_stay_with_the_runs(tiny_comparison: Path) -> None:
+    """The plan (runs, new and finished, where) before any work; the log path printed for a
+    fused group is one that lasts: the group's folder goes, its log stays in each run."""
+    stderr = (tiny_comparison / "stderr.txt").read_text()
+    first = stderr.splitlines()[0]
+    assert first == f"plan: 4 runs (2 activation(s) x 2 seed(s)) in {tiny_comparison}: 4 to train"
+    assert "training 4 runs fused, in 2 group(s) of 2, 2, 2 at once" in stderr
+    assert stderr.count("kept as group.log in each of its runs' directories") == 2
+    assert not (tiny_comparison / "fused").exists()
+    assert not (tiny_comparison / LOCK_NAME).exists()
+    data = json.loads((tiny_comparison / "comparison.json").read_text())
+    for row in data["runs"]:
+        assert (tiny_comparison / row["run_dir"] / "group.log").is_file()
 
 
 def test_every_run_is_an_ordinary_run_directory(tiny_comparison: Path) -> None:
@@ -144,16 +167,8 @@ def test_rerun_skips_finished_runs_and_retrains_an_interrupted_one(
 
 def test_parametrised_activations_compare_side_by_side(tiny_mnist: Path, tmp_path: Path) -> None:
     acts = ["leakyrelu:negative_slope=0.01", "leakyrelu:negative_slope=0.2"]
-    result = compare(
-        acts,
-        dataset=TINY,
-        seeds=1,
-        epochs=1,
-        max_steps=3,
-        jobs=2,
-        data_dir=tiny_mnist,
-        output_dir=tmp_path,
-    )
+    config = RunConfig(dataset=TINY, epochs=1, max_steps=3, data_dir=str(tiny_mnist))
+    result = compare(ComparisonPlan(acts, config, seeds=1, jobs=2, output_dir=tmp_path))
     assert [row["activation"] for row in result.summary] == acts
     configs = [
         json.loads((tmp_path / r["run_dir"] / "config.json").read_text()) for r in result.runs
@@ -189,46 +204,43 @@ def test_a_usage_error_in_a_run_stops_the_comparison_and_removes_its_files(
     # bad trainer setting: the first such run stops the comparison.
     output = tmp_path / "out"
     with pytest.raises(ZooUsageError, match="mps"):
-        compare(
-            ["relu", "sigmoid"],
-            seeds=1,
-            epochs=1,
-            accelerator="mps",
-            dataset=TINY,
-            data_dir=tiny_mnist,
-            output_dir=output,
-        )
+        config = RunConfig(epochs=1, accelerator="mps", dataset=TINY, data_dir=str(tiny_mnist))
+        compare(ComparisonPlan(("relu", "sigmoid"), config, seeds=1, output_dir=output))
     assert not output.exists()
 
 
 def test_parallel_runs_share_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(os, "cpu_count", lambda: 8)
-    assert _run_environment(2)["OMP_NUM_THREADS"] == "4"
-    assert "OMP_NUM_THREADS" not in _run_environment(1)
+    assert thread_environment(2)["OMP_NUM_THREADS"] == "4"
+    assert "OMP_NUM_THREADS" not in thread_environment(1)
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
-    assert _run_environment(4)["OMP_NUM_THREADS"] == "3"
+    assert thread_environment(4)["OMP_NUM_THREADS"] == "3"
 
 
 def test_a_failed_run_is_reported_and_the_rest_written(tmp_path: Path) -> None:
     # The runs get a plugin that cannot be imported, in strict mode: each fails at once.
     with pytest.raises(ZooError, match=r"1 run\(s\) failed: relu seed 0") as caught:
         compare(
-            ["relu"],
-            seeds=1,
-            epochs=1,
-            separate=True,
-            plugins=[str(tmp_path / "missing_plugin.py")],
-            strict_plugins=True,
-            output_dir=tmp_path / "out",
+            ComparisonPlan(
+                ("relu",),
+                RunConfig(epochs=1),
+                seeds=1,
+                separate=True,
+                plugins=(str(tmp_path / "missing_plugin.py"),),
+                strict_plugins=True,
+                output_dir=tmp_path / "out",
+            )
         )
     assert "Rerun the same command" in str(caught.value)
+    assert "relu seed 0" in str(caught.value)
     (log,) = (tmp_path / "out" / "runs").glob("*/train.log")
     assert "missing_plugin" in log.read_text()
     assert "Failed runs" in (tmp_path / "out" / "report.md").read_text()
     data = json.loads((tmp_path / "out" / "comparison.json").read_text())
     assert [(f["act"], f["seed"]) for f in data["failed"]] == [("relu", 0)]
     assert "zoo -p " in data["command"] and "--strict-plugins compare" in data["command"]
+    assert "--separate" in data["command"]
 
 
 def test_compare_on_real_mnist(real_mnist: Path, tmp_path: Path) -> None:
@@ -243,3 +255,138 @@ def test_compare_on_real_mnist(real_mnist: Path, tmp_path: Path) -> None:
     assert by_act["sigmoid"]["test_acc"] > 0.88
     assert_real_picture(tmp_path / "val_curves.png", list(PALETTE[:2]), (1000, 400))
     assert_real_picture(tmp_path / "grad_norms.png", [_viridis(0.0)], (700, 280))
+
+
+def test_the_reproduce_command_has_the_options_that_shaped_the_runs(tmp_path: Path) -> None:
+    plan = ComparisonPlan(
+        ("relu",),
+        RunConfig(epochs=2),
+        seeds=2,
+        output_dir=tmp_path,
+        separate=True,
+        group_size=3,
+        jobs=2,
+        launch=LaunchOptions(launcher="slurm", slurm_partition="gpu", slurm_gpus_per_task=1),
+        max_runs=500,
+    )
+    command = reproduce_command(plan, resolve_settings(plan))
+    assert "--seeds 2 --jobs 2 --separate --group-size 3 --launcher slurm" in command
+    assert "--slurm-partition gpu --task-gpus 1 --max-runs 500" in command
+    ray = plan.replace(launch=LaunchOptions(launcher="ray", ray_address="localhost:6379"))
+    assert "--launcher ray --ray-address localhost:6379" in reproduce_command(
+        ray, resolve_settings(ray)
+    )
+    here = ComparisonPlan(("relu",), output_dir=tmp_path)
+    command = reproduce_command(here, resolve_settings(here))
+    assert "--separate" not in command and "--launcher" not in command
+
+
+@pytest.mark.parametrize(
+    ("args", "runs", "bound"),
+    [
+        (["--act", "relu", "--act", "tanh", "--seeds", "100000"], 200000, 200),
+        (["--act", "relu", "--seeds", "3", "--max-runs", "2"], 3, 2),
+        (["--act", "relu", "--seeds", "2", "--dataset", "mnist", "--dataset", "kmnist",
+          "--max-runs", "3"], 4, 3),
+    ],
+)  # fmt: skip
+def test_too_many_runs_stop_before_anything_is_created(
+    tmp_path: Path, args: list[str], runs: int, bound: int
+) -> None:
+    completed = _compare([*args, "--output-dir", str(tmp_path / "out")])
+    assert completed.returncode == 2, completed.stderr
+    assert f"would train {runs} runs" in completed.stderr
+    assert f"more than the {bound} that --max-runs allows" in completed.stderr
+    assert f"--max-runs {runs}" in completed.stderr
+    assert "Traceback" not in completed.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_unwritable_output_dir_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    """A folder under a regular file cannot be created, root or not."""
+    (tmp_path / "file").write_text("not a folder")
+    out = tmp_path / "file" / "out"
+    completed = _compare(["--act", "relu", "--seeds", "1", "--output-dir", str(out)])
+    assert completed.returncode == 1, completed.stderr
+    lines = completed.stderr.strip().splitlines()
+    assert lines == [f"Error: cannot write the comparison to {out}: Not a directory"]
+
+
+def test_a_read_only_output_dir_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    parent = tmp_path / "read-only"
+    parent.mkdir()
+    parent.chmod(0o500)
+    if os.access(parent, os.W_OK):  # root writes anyway
+        pytest.skip("this user can write to a read-only folder")
+    completed = _compare(["--act", "relu", "--seeds", "1", "--output-dir", str(parent / "out")])
+    assert completed.returncode == 1, completed.stderr
+    assert "cannot write the comparison to " in completed.stderr
+    assert "Permission denied" in completed.stderr and "Traceback" not in completed.stderr
+
+
+def test_a_second_comparison_into_the_same_folder_stops_at_once(
+    tiny_mnist: Path, tmp_path: Path
+) -> None:
+    """Two identical ``zoo compare`` into one folder: the second exits 1 at once naming the
+    first (pid, command line); the first finishes, each slot with one run."""
+    output = tmp_path / "out"
+    args = ["--act", "relu", "--act", "tanh", "--seeds", "1", "--epochs", "1", "--jobs", "1"]
+    args += ["--dataset", TINY, "--data-dir", str(tiny_mnist), "--output-dir", str(output)]
+    first = subprocess.Popen(
+        [sys.executable, "-m", "zoo", "compare", *args, "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lock, deadline = output / LOCK_NAME, time.monotonic() + 120
+        while not (lock.exists() and "pid" in lock.read_text()):
+            assert first.poll() is None and time.monotonic() < deadline, "no lock taken"
+            time.sleep(0.05)
+        second = _compare([*args, "--json"])
+        assert first.poll() is None, "the first ended before the second could try"
+    finally:
+        stdout, stderr = first.communicate(timeout=600)
+    assert second.returncode == 1, second.stderr
+    assert f"another zoo compare is writing to {output}" in second.stderr
+    assert f"(pid {first.pid}: zoo compare --act relu --act tanh" in second.stderr
+    assert second.stdout == "" and "Traceback" not in second.stderr
+    assert first.returncode == 0, stderr
+    slots = sorted((output / "runs").iterdir())
+    assert len(slots) == 2
+    for slot in slots:
+        assert len([p for p in slot.iterdir() if p.is_dir()]) == 1, slot
+    assert len(json.loads(stdout)["runs"]) == 2
+    assert not lock.exists()
+
+
+def test_sigint_during_the_summary_exits_130_and_keeps_the_runs(
+    tiny_comparison: Path, tiny_mnist: Path, tmp_path: Path
+) -> None:
+    """Every run finished already: the rerun goes straight to the summary (the plots take
+    seconds); a SIGINT there exits 130 with one line saying what was kept, not "Aborted!"."""
+    output = tmp_path / "copy"
+    shutil.copytree(tiny_comparison, output)
+    for name in ("comparison.json", "report.md", "val_curves.png"):
+        (output / name).unlink()
+    args = ["--act", "relu", "--act", "sigmoid", "--epochs", "1", "--seeds", "2", "--jobs", "2"]
+    args += ["--dataset", TINY, "--data-dir", str(tiny_mnist), "--output-dir", str(output)]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "zoo", "compare", *args, "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    line = process.stderr.readline()  # the plan: printed, then the summary starts
+    assert "4 of 4 runs already finished" in line, line
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    if process.returncode == 0:
+        pytest.skip("the summary was written before the SIGINT arrived")
+    assert process.returncode == 130, stderr
+    (line,) = stderr.strip().splitlines()  # one line, no "Aborted!"
+    assert "Rerun the same command to write it." in line
+    assert f"the 4 finished runs are kept in {output / 'runs'}" in line
+    assert stdout == "" and not (output / "comparison.json").exists()
+    assert len(list((output / "runs").glob("*/*/results.json"))) == 4

@@ -39,7 +39,7 @@ import zoo
 import zoo.comparison.fused_training as fused_training
 from tests.conftest import synthetic_digits
 from zoo.cli import cli
-from zoo.comparison.compare import COLUMNS, compare
+from zoo.comparison.compare import COLUMNS, ComparisonPlan, compare
 from zoo.comparison.fused import FusedClassifier
 from zoo.comparison.groups import FusionUnavailable, fusion_problem
 from zoo.comparison.stacking import ModelStack
@@ -734,10 +734,10 @@ def test_group_size_one_trains_a_group_per_run_with_the_same_results(
     """``group_size=1``: four groups of one; each run's test accuracy and best val acc equal
     those of the four-member group (exactly: the members do not mix)."""
     messages: list[str] = []
-    result = compare(
-        ["relu", "tanh"], seeds=2, epochs=1, dataset=TINY, data_dir=tiny_mnist,
-        output_dir=tmp_path, group_size=1, plots=False, echo=messages.append,
-    )  # fmt: skip
+    config = RunConfig(epochs=1, dataset=TINY, data_dir=str(tiny_mnist))
+    plan = ComparisonPlan(("relu", "tanh"), config, seeds=2, output_dir=tmp_path, group_size=1,
+                          plots=False)  # fmt: skip
+    result = compare(plan, echo=messages.append)
     assert any(
         m.startswith("training 4 runs fused, in 4 group(s) of 1, 1, 1, 1,") for m in messages
     )

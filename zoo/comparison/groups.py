@@ -1,13 +1,7 @@
-"""How a comparison's pending runs are trained: in fused groups (the default, see
-:mod:`zoo.comparison.fused`) sized to the device's memory, or as separate ``zoo train`` processes;
-each
-group (or run) is a *task*, run in this process or by a launcher (:mod:`zoo.comparison.launchers`:
-Ray,
-SLURM through submitit).
-
-A task is plain data (configurations, paths, plugin arguments) and a ``__call__`` that trains;
-it returns one outcome per run (``act``, ``seed``, ``status``, ``run_dir``, ``error``), so that
-a launcher can pickle it to another machine and the output directory is written the same way.
+"""Fused groups: which runs can be trained fused (:func:`fusion_problem`), groups sized to the
+device's memory (:func:`plan_groups`), the picklable task of a group (:class:`FusedGroupTask`,
+see :mod:`zoo.comparison.fused_training`), and groups trained side by side here, each in a
+``python -m zoo.comparison.groups TASK.json`` process of its own (:func:`run_in_processes`).
 """
 
 from __future__ import annotations
@@ -21,22 +15,14 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
+from zoo.comparison.tasks import configure_plugins, failed_outcomes, thread_environment
 from zoo.errors import FusionUnavailable
 from zoo.runs.config import RunConfig
 
-
-class Plan(Protocol):
-    """What a comparison's plan (:class:`zoo.comparison.compare.Plan`) gives the groups."""
-
-    settings: Any  # zoo.comparison.compare.Settings: run_config(act, seed), base
-    out: Path
-    plugins: tuple[str, ...]
-    strict_plugins: bool
-    pending: list[tuple[str, int]]
-
-    def slot(self, act: str, seed: int) -> Path: ...
+if TYPE_CHECKING:
+    from zoo.comparison.plan import PlannedRuns
 
 
 #: Of the memory available, the share a fused group may plan to use.
@@ -92,63 +78,10 @@ class FusedGroupTask:
         """Train the group (in this process), saying what happens to ``echo``."""
         from zoo.comparison.fused_training import train_fused
 
-        _configure_plugins(self.plugins, self.strict_plugins)
+        configure_plugins(self.plugins, self.strict_plugins)
         configs = [RunConfig.from_dict(c) for c in self.configs]
         return train_fused(configs, [Path(s) for s in self.slots], checkpoint=self.checkpoint,
                            progress=self.progress, echo=echo)  # fmt: skip
-
-
-@dataclass(frozen=True)
-class SeparateRunTask:
-    """Train one run as its own ``zoo train`` process, into ``slot``."""
-
-    config: dict[str, Any]
-    slot: str
-    plugins: tuple[str, ...] = ()
-    strict_plugins: bool = False
-
-    def describe(self) -> str:
-        config = RunConfig.from_dict(self.config)
-        return f"{config.act} seed {config.seed}"
-
-    def __call__(self) -> list[dict[str, Any]]:
-        config = RunConfig.from_dict(self.config)
-        slot = Path(self.slot)
-        slot.mkdir(parents=True, exist_ok=True)
-        args = [sys.executable, "-m", "zoo", *plugin_args(self.plugins, self.strict_plugins),
-                "train", *config.to_args(), "--output-dir", str(slot), "--json"]  # fmt: skip
-        log = slot / "train.log"
-        with log.open("w") as stderr:
-            completed = subprocess.run(args, stdout=subprocess.PIPE, stderr=stderr, text=True,
-                                       check=False)  # fmt: skip
-        outcome: dict[str, Any] = {"act": config.act, "seed": config.seed, "log": str(log)}
-        try:
-            result = json.loads(completed.stdout.strip().splitlines()[-1])
-        except (ValueError, IndexError):
-            result = None
-        if completed.returncode == 0 and result is not None:
-            return [{**outcome, "status": "finished", "run_dir": result["run_dir"],
-                     "result": result, "error": None}]  # fmt: skip
-        tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else []
-        return [{**outcome, "status": "failed", "run_dir": None, "exit": completed.returncode,
-                 "error": tail[0] if tail else f"exit {completed.returncode}"}]  # fmt: skip
-
-
-def plugin_args(plugins: Sequence[str], strict_plugins: bool) -> list[str]:
-    """``zoo``'s ``-p`` arguments (and ``--strict-plugins``)."""
-    args = [word for plugin in plugins for word in ("-p", plugin)]
-    return [*args, "--strict-plugins"] if strict_plugins else args
-
-
-def _configure_plugins(plugins: Sequence[str], strict_plugins: bool) -> None:
-    """Load the ``-p`` plugins the comparison was given, unless this process has them (as
-    ``zoo compare -p ...`` does): a launcher's worker starts without them."""
-    from zoo.plugin.loading import configure_plugins, get_host
-
-    settings = get_host().settings
-    if set(plugins) <= set(settings.plugins) and settings.strict >= strict_plugins:
-        return
-    configure_plugins(plugins=[*settings.plugins, *plugins], strict=strict_plugins)
 
 
 def _span(values: Sequence[int]) -> str:
@@ -205,7 +138,7 @@ def available_bytes(accelerator: str) -> int | None:
 
 
 def plan_groups(
-    plan: Plan, limit: int | None = None, at_least: int = 1
+    plan: PlannedRuns, limit: int | None = None, at_least: int = 1
 ) -> list[list[tuple[str, int]]]:
     """The plan's pending runs in fused groups that fit in memory (at most ``limit`` each), in
     at least ``at_least`` groups if there are as many runs."""
@@ -222,7 +155,9 @@ def plan_groups(
     return [pending[i : i + size] for i in range(0, len(pending), size)]
 
 
-def fused_tasks(plan: Plan, groups: Sequence[Sequence[tuple[str, int]]]) -> list[FusedGroupTask]:
+def fused_tasks(
+    plan: PlannedRuns, groups: Sequence[Sequence[tuple[str, int]]]
+) -> list[FusedGroupTask]:
     """One task per group; a group's checkpoint lives in ``<output dir>/fused/``."""
     tasks = []
     for number, group in enumerate(groups):
@@ -235,55 +170,6 @@ def fused_tasks(plan: Plan, groups: Sequence[Sequence[tuple[str, int]]]) -> list
     return tasks
 
 
-def separate_tasks(plan: Plan) -> list[SeparateRunTask]:
-    """One ``zoo train`` task per pending run."""
-    return [
-        SeparateRunTask(
-            plan.settings.run_config(act, seed).to_dict(),
-            str(plan.slot(act, seed)),
-            plan.plugins,
-            plan.strict_plugins,
-        )
-        for act, seed in plan.pending
-    ]
-
-
-def run_here(
-    tasks: Sequence[Callable[[], list[dict[str, Any]]]], echo: Callable[[str], None]
-) -> list[dict[str, Any]]:
-    """Run ``tasks`` one after another in this process; their outcomes, in order."""
-    from zoo.errors import TrainingInterrupted, ZooUsageError
-
-    outcomes = []
-    for number, task in enumerate(tasks, 1):
-        describe = getattr(task, "describe", lambda: "task")
-        echo(f"group {number}/{len(tasks)}: {describe()}")
-        try:
-            outcomes += task.train(echo) if hasattr(task, "train") else task()
-        except (ZooUsageError, FusionUnavailable, TrainingInterrupted):
-            raise
-        except Exception as error:  # the group failed as a whole: each of its runs failed
-            outcomes += failed_outcomes(task, f"{type(error).__name__}: {error}")
-    return outcomes
-
-
-def failed_outcomes(task: Any, error: str) -> list[dict[str, Any]]:
-    """The outcome of every run of ``task`` when the task failed as a whole."""
-    configs = getattr(task, "configs", None) or (getattr(task, "config", {}),)
-    slots = getattr(task, "slots", None) or (getattr(task, "slot", None),)
-    return [
-        {
-            "act": config["act"],
-            "seed": config["seed"],
-            "status": "failed",
-            "run_dir": None,
-            "log": slot,
-            "error": error,
-        }
-        for config, slot in zip(configs, slots, strict=True)
-    ]
-
-
 # -- fused groups in processes of their own ------------------------------------------------------
 
 
@@ -291,68 +177,92 @@ def run_in_processes(
     tasks: Sequence[FusedGroupTask], jobs: int, echo: Callable[[str], None]
 ) -> list[dict[str, Any]]:
     """Run the fused groups ``jobs`` at a time, each in a ``python -m zoo.comparison.groups``
-    process of
-    its own with ``OMP_NUM_THREADS`` = CPUs / jobs (unless set); their outcomes, in order.
-    SIGINT or SIGTERM here is passed on to the groups, which stop as a run stops; the first
-    :class:`TrainingInterrupted` (or usage error) of a group is raised once all have ended."""
-    import os
+    process of its own with ``OMP_NUM_THREADS`` = CPUs / jobs (unless set); their outcomes, in
+    order. SIGINT or SIGTERM here is passed on to the groups, which stop as a run stops; the
+    first :class:`TrainingInterrupted` (or usage error) of a group is raised once all have
+    ended."""
     import signal
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    env = dict(os.environ)
-    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // jobs)))
-    processes: list[subprocess.Popen[str]] = []
-    lock, stopping = threading.Lock(), threading.Event()
-
-    def forward(signum: int, frame: Any) -> None:
-        stopping.set()
-        with lock:
-            for process in processes:
-                if process.poll() is None:
-                    process.send_signal(signum)
-
-    def run(number: int, task: FusedGroupTask) -> dict[str, Any]:
-        if stopping.is_set():
-            return {"interrupted": "stopped before it started", "signum": signal.SIGINT}
-        folder = Path(task.checkpoint).parent
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "task.json").write_text(json.dumps(dataclasses.asdict(task)))
-        echo(f"group {number}/{len(tasks)}: {task.describe()} (log: {folder / 'train.log'})")
-        with (folder / "train.log").open("w") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "zoo.comparison.groups", str(folder / "task.json")],
-                stdout=subprocess.PIPE, stderr=log, text=True, env=env,
-                start_new_session=True,  # a Ctrl+C reaches it once: as this process passes it on
-            )  # fmt: skip
-            with lock:
-                processes.append(process)
-            stdout, _ = process.communicate()
-        try:
-            reply = json.loads(stdout.strip().splitlines()[-1])
-        except (ValueError, IndexError):
-            reply = None
-        if reply is not None:
-            if all(o["status"] == "finished" for o in reply.get("outcomes", [{"status": ""}])):
-                shutil.rmtree(folder, ignore_errors=True)  # its runs hold everything now
-                with contextlib.suppress(OSError):
-                    folder.parent.rmdir()
-            return reply
-        else:
-            tail = (folder / "train.log").read_text(errors="replace").strip().splitlines()[-1:]
-            return {"error": f"the group's process ended with exit {process.returncode}"
-                             + (f": {tail[0]}" if tail else "")}  # fmt: skip
-
+    groups = _GroupProcesses(tasks, thread_environment(jobs), echo)
     signals = (signal.SIGINT, signal.SIGTERM)
     main = threading.current_thread() is threading.main_thread()
-    previous = {signum: signal.signal(signum, forward) for signum in signals} if main else {}
+    previous = {s: signal.signal(s, groups.forward) for s in signals} if main else {}
     try:
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            replies = list(pool.map(run, range(1, len(tasks) + 1), tasks))
+            replies = list(pool.map(groups.run, range(1, len(tasks) + 1), tasks))
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     return _outcomes_of(tasks, replies)
+
+
+class _GroupProcesses:
+    """The processes of :func:`run_in_processes`' groups, and the signals passed on to them."""
+
+    def __init__(
+        self, tasks: Sequence[FusedGroupTask], env: dict[str, str], echo: Callable[[str], None]
+    ) -> None:
+        import threading
+
+        self.tasks, self.env, self.echo = tasks, env, echo
+        self.processes: list[subprocess.Popen[str]] = []
+        self.lock, self.stopping = threading.Lock(), threading.Event()
+
+    def forward(self, signum: int, frame: Any) -> None:
+        self.stopping.set()
+        with self.lock:
+            for process in self.processes:
+                if process.poll() is None:
+                    process.send_signal(signum)
+
+    def run(self, number: int, task: FusedGroupTask) -> dict[str, Any]:
+        """Train one group in a process of its own: its reply (outcomes, or what stopped it)."""
+        import signal
+
+        if self.stopping.is_set():
+            return {"interrupted": "stopped before it started", "signum": signal.SIGINT}
+        folder = Path(task.checkpoint).parent
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "task.json").write_text(json.dumps(dataclasses.asdict(task)))
+        log = folder / "train.log"
+        self.echo(f"group {number}/{len(self.tasks)}: {task.describe()} (log: {log}; kept as "
+                  f"{GROUP_LOG} in each of its runs' directories when the group ends)")  # fmt: skip
+        with log.open("w") as stderr:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "zoo.comparison.groups", str(folder / "task.json")],
+                stdout=subprocess.PIPE, stderr=stderr, text=True, env=self.env,
+                start_new_session=True,  # a Ctrl+C reaches it once: as this process passes it on
+            )  # fmt: skip
+            with self.lock:
+                self.processes.append(process)
+            stdout, _ = process.communicate()
+        try:
+            reply = json.loads(stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            tail = log.read_text(errors="replace").strip().splitlines()[-1:]
+            return {"error": f"the group's process ended with exit {process.returncode}"
+                             + (f": {tail[0]}" if tail else "")}  # fmt: skip
+        outcomes = reply.get("outcomes", [{"status": ""}])
+        if all(o["status"] == "finished" for o in outcomes):
+            _keep_log(log, outcomes)
+            shutil.rmtree(folder, ignore_errors=True)  # its runs hold everything now
+            with contextlib.suppress(OSError):
+                folder.parent.rmdir()
+        return reply
+
+
+#: The name of a fused group's log in each of its runs' directories.
+GROUP_LOG = "group.log"
+
+
+def _keep_log(log: Path, outcomes: Sequence[dict[str, Any]]) -> None:
+    """Copy a finished group's log into each of its runs' directories."""
+    for outcome in outcomes:
+        if outcome.get("run_dir"):
+            with contextlib.suppress(OSError):
+                shutil.copyfile(log, Path(outcome["run_dir"]) / GROUP_LOG)
 
 
 def _outcomes_of(
