@@ -30,12 +30,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import zoo
-from zoo.paths import cache_dir, resolve_data_dir
+from zoo import cache_dir, resolve_data_dir
 
 if TYPE_CHECKING:
     from torch.utils.data import Dataset
 
-    from zoo.data.vision import VisionDataModule
+    from zoo.data import VisionDataModule
 
 #: Where the Debian package ``dataset-fashion-mnist`` installs the gzipped IDX files.
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -216,7 +216,7 @@ def torchvision_datamodule(
 
     ``fast``: None uses the in-memory fast path unless ``num_workers > 0``; False always uses the
     standard DataLoader; True requires the fast path."""
-    from zoo.data.vision import VisionDataModule
+    from zoo.data import VisionDataModule
 
     root, dataset_class = _root_and_class(dataset, data_dir)
     name, dataset_kwargs = dataset.name, None

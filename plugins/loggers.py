@@ -138,7 +138,7 @@ def wandb_logger(
 def run_hyperparameters(run_dir: str | Path) -> dict[str, Any] | None:
     """The run options in ``run_dir/config.json``, with the seed and learning rate the run
     uses; None where ``run_dir`` is not a readable zoo run directory."""
-    from zoo.runs.directory import read_record
+    from zoo import read_record
 
     try:
         record = read_record(run_dir)
@@ -154,7 +154,7 @@ def run_hyperparameters(run_dir: str | Path) -> dict[str, Any] | None:
 def _run_key(run_dir: Path) -> str | None:
     """An id for the run in ``run_dir`` that stays the same when it is resumed: its path and
     start time, hashed. None outside a zoo run directory."""
-    from zoo.runs.directory import read_record
+    from zoo import read_record
 
     try:
         started = read_record(run_dir).get("started")

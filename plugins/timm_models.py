@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import zoo
-from zoo.errors import ComponentSpecError, DataNotFoundError
+from zoo import ComponentSpecError, DataNotFoundError
 from zoo.plugins.activations import default_activation_class
 
 if TYPE_CHECKING:
