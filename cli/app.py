@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
 import zoo
 from zoo.cli.compare import compare_command
+from zoo.cli.export import export_command
+from zoo.cli.hub import push_command
 from zoo.cli.listing import list_command
 from zoo.cli.manage import install_command, new_plugin_command, uninstall_command
 from zoo.cli.plot import plot_command
@@ -17,6 +19,7 @@ from zoo.cli.plugins import plugins_command
 from zoo.cli.runs import evaluate_command, predict_command, runs_command
 from zoo.cli.train import train_command
 from zoo.errors import (
+    INTERRUPTED_MESSAGE,
     ComponentSpecError,
     PluginFailure,
     TrainingInterrupted,
@@ -79,7 +82,7 @@ class ZooGroup(click.Group):
         except ZooError as error:
             if _traceback_wanted(ctx):
                 raise
-            raise click.ClickException(_message(error)) from error
+            raise _click_error(error) from error
         return host
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -108,9 +111,23 @@ class ZooGroup(click.Group):
             with formatter.section(title):
                 formatter.write_dl(rows)
 
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        """Parsing the arguments loads the plugins (``--help`` lists their commands): Ctrl-C
+        there exits with 130 too."""
+        try:
+            return super().make_context(*args, **kwargs)
+        except KeyboardInterrupt:
+            _interrupted()
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt:
+            _interrupted()
+        except click.exceptions.Abort as error:  # Ctrl-C at a prompt, which click turns into this
+            if isinstance(error.__context__, KeyboardInterrupt):
+                _interrupted()
+            raise
         except _CLICK_EXCEPTIONS:
             raise
         except TrainingInterrupted as error:
@@ -124,6 +141,13 @@ class ZooGroup(click.Group):
             if _traceback_wanted(ctx):
                 raise
             raise _click_error(error) from error
+
+
+def _interrupted() -> NoReturn:
+    """Ctrl-C outside a run's training loop (which stops at a step boundary by itself): one
+    line on stderr, and 130, the shell's status for death by SIGINT, not click's "Aborted!"."""
+    click.echo(f"\n{INTERRUPTED_MESSAGE}", err=True)
+    sys.exit(130)
 
 
 def _click_error(error: Exception) -> click.ClickException:
@@ -209,6 +233,8 @@ cli.add_command(plot_command)
 cli.add_command(runs_command)
 cli.add_command(evaluate_command)
 cli.add_command(predict_command)
+cli.add_command(export_command)
+cli.add_command(push_command)
 cli.add_command(install_command)
 cli.add_command(uninstall_command)
 cli.add_command(new_plugin_command)

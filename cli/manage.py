@@ -1,16 +1,17 @@
 """``zoo install``, ``zoo uninstall`` and ``zoo new-plugin``: plugin packages, with pip in zoo's
-own interpreter (:mod:`zoo.tools.scaffold` does the work)."""
+own interpreter (:mod:`zoo.tools.scaffold` and :mod:`zoo.tools.pip` do the work)."""
 
 from __future__ import annotations
 
 import shlex
+import sys
 from pathlib import Path
 
 import click
 
 from zoo.text import printable
-from zoo.tools import scaffold
-from zoo.tools.scaffold import InstalledPlugin, PluginChanges
+from zoo.tools import pip, scaffold
+from zoo.tools.pip import InstalledPlugin, PluginChanges
 
 
 def _pip_line(line: str) -> None:
@@ -19,16 +20,29 @@ def _pip_line(line: str) -> None:
 
 
 def _plugin(plugin: InstalledPlugin) -> str:
-    return printable(f"{plugin.name} ({plugin.distribution} {plugin.version})")
+    return printable(plugin.describe())
 
 
 def _report(changes: PluginChanges) -> None:
     for plugin in changes.added:
         click.echo(f"Installed plugin {_plugin(plugin)}.")
     for plugin, old in changes.updated:
-        click.echo(f"Updated plugin {_plugin(plugin)}, was {printable(old)}.")
+        if old.location != plugin.location:  # the same name, now from somewhere else
+            click.echo(
+                f"Replaced plugin {_plugin(old)} from {printable(old.location)} with "
+                f"{_plugin(plugin)} from {printable(plugin.location)}."
+            )
+        else:
+            click.echo(f"Updated plugin {_plugin(plugin)}, was {printable(old.version)}.")
     for plugin in changes.removed:
         click.echo(f"Removed plugin {_plugin(plugin)}.")
+    for plugin in changes.kept:
+        click.echo(
+            f"Not removed: plugin {_plugin(plugin)} in {printable(plugin.site)}; pip "
+            f"leaves what is outside the environment zoo runs in ({printable(sys.prefix)}), "
+            "see its output above. Remove it where it was installed.",
+            err=True,
+        )
     if changes.added or changes.updated:
         click.echo("'zoo plugins' shows what they register.")
 
@@ -67,7 +81,7 @@ def install_command(
     PACKAGE is anything pip installs: a name (zoo-snake, 'zoo-snake>=0.2'), a local path or a
     URL. pip's output goes to stderr; then the zoo plugins the install added or updated are
     named. If pip fails, so does this (exit 1)."""
-    changes = scaffold.pip_install(
+    changes = pip.pip_install(
         packages,
         editable=editable,
         upgrade=upgrade,
@@ -96,9 +110,9 @@ def uninstall_command(packages: tuple[str, ...], yes: bool) -> None:
 
     Asks first, naming the zoo plugins that would go, unless -y. lightning-zoo itself is not
     uninstalled this way (exit 2)."""
-    scaffold.check_uninstallable(packages)
+    pip.check_uninstallable(packages)
     if not yes:
-        plugins = scaffold.plugins_of(packages)
+        plugins = pip.plugins_of(packages)
         removing = (
             f", removing the zoo plugin{'s' if len(plugins) > 1 else ''} "
             + ", ".join(_plugin(p) for p in plugins)
@@ -107,10 +121,12 @@ def uninstall_command(packages: tuple[str, ...], yes: bool) -> None:
         )
         question = f"Uninstall {printable(' '.join(packages))} with pip{removing}?"
         click.confirm(question, abort=True, err=True)
-    changes = scaffold.pip_uninstall(packages, output=_pip_line)
+    changes = pip.pip_uninstall(packages, output=_pip_line)
     _report(changes)
     if not changes.removed:
         click.echo("No zoo plugin was removed.")
+    if changes.kept:
+        raise click.exceptions.Exit(1)
 
 
 @click.command(

@@ -140,3 +140,11 @@ class NonFiniteLossError(ZooError):
 class FusionUnavailable(ZooError):
     """These runs cannot be trained fused (the reason says why); ``zoo compare`` trains them
     separately."""
+
+
+#: What ``zoo`` prints (on stderr) when Ctrl-C stops a command outside a run's training loop,
+#: before it exits with 130: nothing half-written is left, what was written before stays.
+INTERRUPTED_MESSAGE = (
+    "zoo: interrupted (SIGINT) before the command finished; what it had written before is "
+    "kept, nothing more was written."
+)

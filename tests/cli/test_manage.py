@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -170,6 +171,33 @@ def test_zoo_plugins_lists_the_installed_plugin(site: Path) -> None:
     assert plugin["registered"]["commands"] == [NAME]
 
 
+def test_new_plugin_refuses_the_name_of_an_installed_distribution(
+    site: Path, tmp_path: Path
+) -> None:
+    """Installing the new package would silently replace the installed plugin of that name."""
+    refused = run_zoo("new-plugin", NAME, "--dir", str(tmp_path), site=site)
+    assert refused.returncode == 2, refused.stderr
+    assert f"the distribution {DISTRIBUTION} 0.1.0 is installed already" in refused.stderr
+    assert f"zoo uninstall {DISTRIBUTION}" in refused.stderr
+    assert "Traceback" not in refused.stderr and not (tmp_path / NAME).exists()
+
+
+def test_install_of_the_same_distribution_from_elsewhere_says_what_it_replaced(
+    site: Path, plugin_dir: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "elsewhere" / NAME
+    shutil.copytree(plugin_dir, other, ignore=shutil.ignore_patterns("build", "*.egg-info"))
+    copy = tmp_path / "site"
+    shutil.copytree(site, copy)
+    installed = run_zoo("install", "-U", "--no-cache-dir", str(other), site=copy, **pip_into(copy))
+    assert installed.returncode == 0, installed.stderr
+    assert (
+        f"Replaced plugin {NAME} ({DISTRIBUTION} 0.1.0) from {plugin_dir} with "
+        f"{NAME} ({DISTRIBUTION} 0.1.0) from {other}." in installed.stdout
+    ), installed.stdout
+    assert "No zoo plugin was added or updated" not in installed.stdout
+
+
 def test_zoo_trains_with_the_plugins_activation(
     site: Path, tiny_mnist: Path, tmp_path: Path
 ) -> None:
@@ -210,9 +238,35 @@ def test_the_generated_plugins_own_tests_pass(site: Path, plugin_dir: Path) -> N
     assert " passed" in completed.stdout and "skipped" not in completed.stdout
 
 
-def test_uninstall_asks_then_removes_the_plugin(site: Path, tmp_path: Path) -> None:
-    copy = tmp_path / "site"
+#: Whether the tests run in a virtual environment, where pip uninstalls only what lies inside it.
+IN_VENV = sys.prefix != sys.base_prefix
+
+
+@pytest.fixture
+def removable_site(site: Path, tmp_path: Path) -> Iterator[Path]:
+    """A copy of ``site`` that pip may uninstall from: in a virtual environment it must lie
+    inside the environment (pip leaves anything outside it), so the copy goes there, and is
+    removed after; in the machine's own Python anywhere will do."""
+    copy = Path(sys.prefix) / f"zoo-test-site-{os.getpid()}" if IN_VENV else tmp_path / "site"
     shutil.copytree(site, copy)
+    try:
+        yield copy
+    finally:
+        shutil.rmtree(copy, ignore_errors=True)
+
+
+@pytest.mark.skipif(not IN_VENV, reason="outside a virtual environment pip uninstalls anywhere")
+def test_uninstall_names_the_plugin_pip_leaves_outside_the_venv(site: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "site"
+    shutil.copytree(site, outside)
+    completed = run_zoo("uninstall", "-y", DISTRIBUTION, site=outside)
+    assert completed.returncode == 1, completed.stderr
+    assert f"Not removed: plugin {NAME} ({DISTRIBUTION} 0.1.0) in {outside}" in completed.stderr
+    assert (outside / MODULE).is_dir()
+
+
+def test_uninstall_asks_then_removes_the_plugin(removable_site: Path) -> None:
+    copy = removable_site
     declined = run_zoo("uninstall", DISTRIBUTION, site=copy, stdin="n\n")
     assert declined.returncode == 1
     assert f"removing the zoo plugin {NAME} ({DISTRIBUTION} 0.1.0)?" in declined.stderr
