@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import shlex
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -14,6 +16,7 @@ from click.testing import CliRunner
 
 import zoo
 from zoo.cli import cli
+from zoo.errors import INTERRUPTED_MESSAGE
 from zoo.plugin.registry import KINDS
 
 TRAIN_JSON_KEYS = {
@@ -267,3 +270,47 @@ def test_a_closed_pipe_ends_quietly() -> None:
     )  # fmt: skip
     assert completed.stdout.startswith("Activations")
     assert "Error" not in completed.stderr and "Traceback" not in completed.stderr
+
+
+#: A -p plugin that says it is loading (a file appears), then takes its time: Ctrl-C arrives
+#: while `zoo train` starts up, before anything is trained.
+_SLOW_START = """
+import pathlib, time
+import zoo
+
+
+@zoo.hookimpl
+def register_activations(register):
+    pathlib.Path({marker!r}).write_text("loading")
+    time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("command", [["train", "--max-steps", "2", "--json"], ["list"]])
+def test_ctrl_c_during_start_up_exits_130_with_one_line(
+    command: list[str], tmp_path: Path, tiny_mnist: Path
+) -> None:
+    marker = tmp_path / "loading"
+    plugin = tmp_path / "slow_start.py"
+    plugin.write_text(_SLOW_START.format(marker=str(marker)))
+    extra = ["--data-dir", str(tiny_mnist), "--output-dir", str(tmp_path / "runs")]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "zoo", "-p", str(plugin), *command,
+         *(extra if command[0] == "train" else [])],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists() and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.05)
+        assert marker.exists(), process.communicate(timeout=10)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+        process.wait()
+    assert process.returncode == 130, stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert lines == [INTERRUPTED_MESSAGE], stderr  # no "Aborted!", no traceback
+    assert stdout == ""
+    assert not (tmp_path / "runs").exists()  # nothing was written
