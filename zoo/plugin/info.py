@@ -116,15 +116,13 @@ class PluginInfo:
         }
 
     def to_dict(self) -> dict[str, Any]:
+        """What ``zoo plugins --json`` prints of it."""
+        where = {k: v for k, v in self.origin_of_components().items() if k != "plugin"}
         return {
             "name": self.name,
             "source": self.source,
             "origin": self.origin,
-            "module": self.module,
-            "distribution": self.distribution,
-            "version": self.version,
-            "path": self.path,
-            "url": self.url,
+            **where,
             "status": self.status,
             "error": self.error,
             "registered": self.registered,
