@@ -98,17 +98,40 @@ class Run:
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> Run:
-        """An existing run directory, locked for writing."""
+        """An existing run directory, locked for writing, once its folders are known to be
+        writable (:meth:`check_writable`)."""
         run = cls(path)
         if not (run.path / CONFIG_FILE).is_file():
             raise ConfigError(f"{run.path} is not a run directory (it has no {CONFIG_FILE})")
         run._acquire()
         try:
             run.record = read_record(run.path)
+            run.check_writable()
         except BaseException:
             run.release()
             raise
         return run
+
+    def check_writable(self) -> None:
+        """A :class:`RunWriteError` naming the first of the run's folders (the run directory,
+        ``checkpoints/``) in which a file cannot be created: checked before anything changes,
+        so that a run which cannot go on is left exactly as it was (status and ``config.json``
+        included), not half updated."""
+        for folder in (self.path, self.checkpoint_dir):
+            if not folder.is_dir():
+                continue
+            probe = folder / f".write-check.{os.getpid()}.partial"
+            try:
+                with open(probe, "xb"):
+                    pass
+                probe.unlink()
+            except OSError as error:
+                raise RunWriteError(
+                    f"cannot write in {folder} ({error.strerror or error}): the run is left as "
+                    "it was; make the folder writable, or copy the run where you can write, "
+                    "and resume it again",
+                    None,
+                ) from None
 
     # -- the lock ------------------------------------------------------------------------------
 

@@ -90,6 +90,26 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     return checkpoint
 
 
+def read_resume_checkpoints(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """The checkpoint a run resumes from (``checkpoints/last.ckpt``), read as plain data once
+    ``checkpoints/best.ckpt``, if there is one, is known to read too: training on would
+    replace a damaged best checkpoint with the next epoch's model, better or not. A
+    :class:`CheckpointError` names a damaged one and what to do."""
+    checkpoints = Path(run_dir) / "checkpoints"
+    last = read_checkpoint(checkpoints / "last.ckpt")
+    best = checkpoints / "best.ckpt"
+    if best.is_file():
+        try:
+            read_checkpoint(best)
+        except CheckpointError as error:
+            raise CheckpointError(
+                f"{error}; resuming would replace it with the next epoch's model, better or "
+                "not, so nothing was changed: restore it from a copy, or start the run again "
+                f"with zoo train --config {Path(run_dir) / 'config.json'}"
+            ) from error
+    return last
+
+
 def _load_file(path: Path) -> Any:
     """``torch.load`` with ``weights_only=True``; every failure is a CheckpointError."""
     if path.stat().st_size == 0:

@@ -231,7 +231,7 @@ class _Composition:
         run = Run.open(path) if self.main else Run(path)  # first: another writer stops here
         with run:
             self._check()
-            from zoo.training.checkpoints import read_checkpoint
+            from zoo.training.checkpoints import read_resume_checkpoints
 
             seed = int(run.record["seed"])
             if not run.last_checkpoint.is_file():
@@ -239,7 +239,7 @@ class _Composition:
                     f"cannot resume {path}: it has no checkpoints/last.ckpt (nothing was saved "
                     f"yet); start it again with: zoo train --config {path / 'config.json'}"
                 )
-            read_checkpoint(run.last_checkpoint)  # a damaged checkpoint is named here
+            read_resume_checkpoints(run.path)  # a damaged last.ckpt or best.ckpt is named here
             self._check_not_finished(run)
             self._build(seed)
             trainer = self._trainer(run)

@@ -5,6 +5,7 @@ checkpoint."""
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from argparse import Namespace
@@ -13,7 +14,7 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Checkpoint
+from lightning.pytorch.callbacks import Checkpoint, ModelCheckpoint
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_only
 
@@ -174,7 +175,9 @@ class RunRecorder(Logger):
 
 class CheckpointSync(L.Callback):
     """Writes ``metrics.csv`` with every checkpoint and records in it how many rows it holds;
-    a resumed run drops the rows after its checkpoint's and appends from there."""
+    a resumed run drops the rows after its checkpoint's and appends from there. A run resumed
+    in another folder than it was saved in (copied or moved) has its checkpoint callbacks'
+    state moved with it (see :func:`relocate_checkpoint_state`)."""
 
     def __init__(self, run: Run) -> None:
         self.run = run
@@ -191,6 +194,43 @@ class CheckpointSync(L.Callback):
         rows = (checkpoint.get("zoo_run") or {}).get("metrics_rows")
         if isinstance(rows, int) and trainer.state.fn == "fit":  # not when testing best.ckpt
             self.run.metrics.truncate(rows)
+        # Called before the callbacks' states are loaded from the same dict (when testing
+        # best.ckpt too, whose state Lightning also loads).
+        relocate_checkpoint_state(checkpoint, trainer.checkpoint_callbacks)
+
+
+def relocate_checkpoint_state(checkpoint: dict[str, Any], callbacks: list[Any]) -> None:
+    """Make the state ``checkpoint`` holds for each ``ModelCheckpoint`` in ``callbacks`` name the
+    callback's own folder, where the run's folder was copied or moved since it was saved.
+
+    Lightning restores that state only if its folder is unchanged: otherwise it drops the best
+    score, so that the next epoch's model replaces ``best.ckpt`` however much worse it is, and
+    keeps paths into the old folder, where it would delete a replaced best checkpoint. The
+    checkpoint files moved with the run, so each path into the old folder is made the same
+    file's path in the new one.
+    """
+    states = checkpoint.get("callbacks")
+    if not isinstance(states, dict):
+        return
+    for callback in callbacks:
+        state = states.get(getattr(callback, "state_key", None))
+        if not isinstance(callback, ModelCheckpoint) or not isinstance(state, dict):
+            continue
+        old, new = state.get("dirpath"), callback.dirpath
+        if not isinstance(old, str) or new is None or old == new:
+            continue
+
+        def moved(path: Any, old: str = old, new: str = new) -> Any:
+            if isinstance(path, str) and path and os.path.dirname(path) == old:
+                return os.path.join(new, os.path.basename(path))
+            return path
+
+        state["dirpath"] = new
+        for key in ("best_model_path", "kth_best_model_path", "last_model_path"):
+            if key in state:
+                state[key] = moved(state[key])
+        if isinstance(state.get("best_k_models"), dict):
+            state["best_k_models"] = {moved(k): v for k, v in state["best_k_models"].items()}
 
 
 class LastCheckpoint(Checkpoint):
