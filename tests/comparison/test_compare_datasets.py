@@ -13,7 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from zoo.cli import cli
-from zoo.comparison.compare import format_table, rank_activations
+from zoo.comparison.ranking import rank_activations
+from zoo.comparison.table import format_table
 
 ACTS = ["--act", "relu", "--act", "sigmoid"]
 QUICK = ["--epochs", "1", "--max-steps", "5"]

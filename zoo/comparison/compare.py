@@ -124,7 +124,7 @@ def _summarise(
         write_comparison(comparison, curves, plots=plots, echo=echo)
     except KeyboardInterrupt:
         raise TrainingInterrupted(
-            f"the summary was not written; the {len(finished)} finished runs are kept in "
+            f"stopped while writing the summary; the {len(finished)} finished runs are kept in "
             f"{runs.out / 'runs'}. Rerun the same command to write it.",
             signal.SIGINT,
         ) from None
