@@ -1,5 +1,7 @@
-"""``zoo compare``: real runs (one ``zoo train`` process each) on small MNIST-format data and on
-real MNIST, the files it writes, the pictures, resuming, parametrised activations, failures."""
+"""``zoo compare``: real runs (fused groups, or ``zoo train`` processes) on small MNIST-format data
+and on real MNIST, the files it writes, the pictures, resuming, parametrised activations,
+failures; the plan printed first, the bound on run counts, one comparison per output folder, an
+unwritable folder, Ctrl-C in the summary, the reproduce command."""
 
 from __future__ import annotations
 
