@@ -150,6 +150,45 @@ def test_a_malicious_pickle_is_refused_even_when_torch_is_told_to_trust_it(
     assert not marker.exists()
 
 
+class _System:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):  # os.system: a module torch blocks outright
+        return (os.system, (f"touch {self.marker}",))
+
+
+class _Instantiated:
+    """A class a checkpoint names: loading it would import this module and build one."""
+
+
+@pytest.mark.parametrize("payload", ["blocked module", "function", "class"])
+def test_a_checkpoint_that_asks_to_run_code_is_refused_and_said_so(
+    run: zoo.TrainResult, tmp_path: Path, payload: str
+) -> None:
+    marker = tmp_path / "pwned"
+    checkpoint = torch.load(run.checkpoint, weights_only=True)
+    checkpoint["hyper_parameters"]["lr"] = {
+        "blocked module": _System(marker), "function": _Evil(marker), "class": _Instantiated
+    }[payload]  # fmt: skip
+    path = tmp_path / "hostile.ckpt"
+    torch.save(checkpoint, path)
+    completed = subprocess.run(
+        [sys.executable, "-m", "zoo", "evaluate", str(path)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"},
+        timeout=120,
+    )
+    assert completed.returncode == 1, completed.stderr
+    (line,) = [line for line in completed.stderr.splitlines() if line.startswith("Error:")]
+    assert f"refused to load {path}: it asks to run code when it is loaded" in line
+    assert "nothing in it was run" in line and "truncated" not in line
+    assert "weights_only" not in completed.stderr + completed.stdout  # never: turn it off
+    assert "Traceback" not in completed.stderr
+    assert not marker.exists()
+
+
 def test_missing_plugin_component_names_the_distribution(
     run: zoo.TrainResult, tmp_path: Path
 ) -> None:

@@ -117,21 +117,50 @@ def _load_file(path: Path) -> Any:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # zip, pickle and storage errors from a damaged file
-        # torch's weights-only unpickler names what it refused; its advice to load the file
-        # without that protection is not passed on.
-        named = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
-        if isinstance(error, pickle.UnpicklingError) and named:
+        # torch's advice to load the file without its protection is never passed on.
+        refused = _refused_code(str(error)) if isinstance(error, pickle.UnpicklingError) else None
+        if refused is not None:
             raise CheckpointError(
-                f"refused to load {path}: it asks for {named.group(1)}, not only tensors and "
-                "plain data, and lightning-zoo never imports or calls what a checkpoint names"
+                f"refused to load {path}: it asks to run code when it is loaded ({refused}), and "
+                "lightning-zoo loads checkpoints as plain data only, so nothing in it was run; "
+                "use a checkpoint from a source you trust, or train the model again"
             ) from error
-        detail = re.search(r"WeightsUnpickler error:\s*([^\n]+)", str(error))
-        reason = detail.group(1).strip() if detail else _first_line(error)
         raise CheckpointError(
             f"cannot read checkpoint {path}: it is truncated, corrupt or not a checkpoint "
-            f"({type(error).__name__}: {reason})"
+            f"({type(error).__name__}: {_torch_reason(error)})"
         ) from error
     return checkpoint
+
+
+#: How torch's weights-only unpickler words a refusal to import or call something, from torch
+#: 2.4 to 2.14 ("Unsupported global: GLOBAL x.y", "Trying to load unsupported GLOBAL x.y whose
+#: module x is blocked", "... unrecognized function f", "... allowlisted ..., but got C").
+_REFUSALS = (
+    r"unsupported (?:global:? )?GLOBAL ([^\s]+)",
+    r"unrecognized function ([^\n]+?)(?: which belongs|\.?$)",
+    r"allowlisted via `add_safe_globals`,? but got ([^\n]+)",
+)
+
+
+def _refused_code(message: str) -> str | None:
+    """What torch refused to import or call, if ``message`` is such a refusal."""
+    for pattern in _REFUSALS:
+        found = re.search(pattern, message, re.IGNORECASE | re.MULTILINE)
+        if found:
+            return found.group(1).strip().rstrip(".")
+    return None
+
+
+def _torch_reason(error: BaseException) -> str:
+    """torch's reason for a failed load, without its advice on loading the file unprotected."""
+    lines = [line.strip() for line in str(error).splitlines()]
+    advice = ("weights_only", "weights only load failed", "trusted source", "add_safe_globals",
+              "check the documentation", "do those steps only")  # fmt: skip
+    useful = [line for line in lines if line and not any(a in line.lower() for a in advice)]
+    detail = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", str(error))
+    if detail and "weights_only" not in detail.group(1):
+        return detail.group(1).strip()
+    return useful[0].removeprefix("WeightsUnpickler error:").strip() if useful else "unreadable"
 
 
 def check_hyperparameters(hparams: Any, path: str | os.PathLike[str]) -> dict[str, Any]:
