@@ -226,13 +226,12 @@ class _WandbRun(_RunHyperparameters):
     _zoo_started = False
     _zoo_owns_run = True
 
+    _zoo_run: Any = None
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # Lightning (2.6) passes anonymous=None to wandb.init, which wandb (0.31) warns about on
-        # every run; None is wandb's default anyway.
-        init = getattr(self, "_wandb_init", None)
-        if isinstance(init, dict) and init.get("anonymous", "") is None:
-            del init["anonymous"]
+        # Lightning (2.6) passes anonymous=None to wandb.init, which W&B (0.31) warns about.
+        zoo.drop_wandb_anonymous(self)
 
     @property
     def experiment(self) -> Any:
@@ -241,12 +240,18 @@ class _WandbRun(_RunHyperparameters):
         import wandb
 
         # A run the caller started before is theirs (Lightning logs to it): not finished here.
-        self._zoo_owns_run = wandb.run is None or getattr(self, "_experiment", None) is not None
+        self._zoo_owns_run = wandb.run is None
         run = super().experiment  # type: ignore[misc]
         self._zoo_started = True
         if self._zoo_owns_run:  # runs before W&B's own exit hook, registered by wandb.init
+            self._zoo_run = run
             atexit.register(self._zoo_finish, 0)
         return run
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()  # type: ignore[misc]
+        state.pop("_zoo_run", None)  # a copy (ddp_spawn) does not finish this process's run
+        return state
 
     def log_graph(self, model: Any, input_array: Any = None) -> None:
         # Lightning calls this at the start of every stage: note which one.
@@ -264,9 +269,8 @@ class _WandbRun(_RunHyperparameters):
             self._zoo_finish(0)
 
     def _zoo_finish(self, exit_code: int) -> None:
-        run = getattr(self, "_experiment", None)
-        if run is not None and self._zoo_owns_run:
-            self._experiment = None
+        run, self._zoo_run = self._zoo_run, None
+        if run is not None:
             with contextlib.redirect_stdout(sys.stderr):
                 run.finish(exit_code=exit_code)
 

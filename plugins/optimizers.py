@@ -9,34 +9,30 @@ torch.optim's optimizers are built here directly, with those parameter groups, s
 with them never imports timm (which costs seconds); Adam, AdamW, SGD and Adagrad get torch's fused
 kernel where the parameters' device and dtype have one. timm's own optimizers (``lion``, ``lamb``,
 ``lars``, ``adan``, ``adabelief``, ``madgrad`` and the ``timm/*`` family) are built by
-``timm.optim.create_optimizer_v2``.
+``timm.optim.create_optimizer_v2`` (:mod:`zoo.plugins.timm_optimizers`).
 
-Nothing here imports torch or timm until an optimizer is built: ``zoo list`` stays cheap, and the
-``timm/*`` family's names are read from timm's source, not by importing it.
+The named optimizers are one table, :data:`TABLE`: each row names the torch.optim class or timm
+optimizer, says what it is, and gives the factory's arguments with their defaults (which
+``zoo list`` shows and a spec may set). Nothing here imports torch or timm until an optimizer is
+built: ``zoo list`` stays cheap.
 """
 
 from __future__ import annotations
 
-import ast
 import fnmatch
-import functools
-import importlib.util
 import inspect
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import zoo
+from zoo.plugins.timm_optimizers import build_timm, timm_optimizer, timm_optimizer_names
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
-#: The learning rate of a ``timm/<name>`` optimizer when ``--lr`` is not given.
-TIMM_FAMILY_LR = 1e-3
-
-#: Packages some timm optimizers need (NVIDIA apex, bitsandbytes): listed only if installed.
-_OPTIONAL_PACKAGES = ("apex", "bitsandbytes")
+#: Arguments that may also be ``None`` (their annotation is not their default's type).
+_NULLABLE = ("max_grad_norm",)
 
 
 # -- parameter groups ------------------------------------------------------------------------
@@ -87,419 +83,127 @@ def _torch(
     return optimizer_class(groups, **options)
 
 
-# -- torch.optim -----------------------------------------------------------------------------
+# -- the table -------------------------------------------------------------------------------
 
 
-def adam(
-    model: nn.Module,
-    lr: float = 1e-3,
-    betas: tuple[float, float] = (0.9, 0.999),
-    eps: float = 1e-8,
-    weight_decay: float = 0.0,
-    amsgrad: bool = False,
-) -> torch.optim.Optimizer:
-    """torch.optim.Adam, fused where it can be."""
-    return _torch(
-        "Adam",
-        model,
-        weight_decay,
-        fused=True,
-        lr=lr,
-        betas=_betas(betas),
-        eps=eps,
-        amsgrad=amsgrad,
-    )
+class TableOptimizer:
+    """An optimizer factory made from a row of :data:`TABLE`: ``factory(model, lr=..., ...)``
+    builds torch.optim's class ``target`` over :func:`parameter_groups` (with torch's fused kernel
+    where ``fused`` and the parameters' device and dtype have one), or timm's optimizer
+    ``target``. Its signature is ``model`` then ``defaults``, annotated with their types, so
+    that specs are checked against it and ``zoo list`` shows its defaults."""
 
-
-def adamw(
-    model: nn.Module,
-    lr: float = 1e-3,
-    betas: tuple[float, float] = (0.9, 0.999),
-    eps: float = 1e-8,
-    weight_decay: float = 0.01,
-    amsgrad: bool = False,
-) -> torch.optim.Optimizer:
-    """torch.optim.AdamW (decoupled weight decay), fused where it can be."""
-    return _torch(
-        "AdamW",
-        model,
-        weight_decay,
-        fused=True,
-        lr=lr,
-        betas=_betas(betas),
-        eps=eps,
-        amsgrad=amsgrad,
-    )
-
-
-def sgd(
-    model: nn.Module,
-    lr: float = 1e-2,
-    momentum: float = 0.9,
-    nesterov: bool = False,
-    dampening: float = 0.0,
-    weight_decay: float = 0.0,
-) -> torch.optim.Optimizer:
-    """torch.optim.SGD with (classical) momentum, Nesterov's with ``nesterov=True``; fused."""
-    return _torch(
-        "SGD",
-        model,
-        weight_decay,
-        fused=True,
-        lr=lr,
-        momentum=momentum,
-        nesterov=nesterov,
-        dampening=dampening,
-    )
-
-
-def rmsprop(
-    model: nn.Module,
-    lr: float = 1e-3,
-    alpha: float = 0.99,
-    eps: float = 1e-8,
-    momentum: float = 0.0,
-    centered: bool = False,
-    weight_decay: float = 0.0,
-) -> torch.optim.Optimizer:
-    """torch.optim.RMSprop."""
-    return _torch(
-        "RMSprop",
-        model,
-        weight_decay,
-        lr=lr,
-        alpha=alpha,
-        eps=eps,
-        momentum=momentum,
-        centered=centered,
-    )
-
-
-def adagrad(
-    model: nn.Module,
-    lr: float = 1e-2,
-    lr_decay: float = 0.0,
-    eps: float = 1e-10,
-    initial_accumulator_value: float = 0.0,
-    weight_decay: float = 0.0,
-) -> torch.optim.Optimizer:
-    """torch.optim.Adagrad, fused where it can be."""
-    return _torch(
-        "Adagrad",
-        model,
-        weight_decay,
-        fused=True,
-        lr=lr,
-        lr_decay=lr_decay,
-        eps=eps,
-        initial_accumulator_value=initial_accumulator_value,
-    )
-
-
-def adamax(
-    model: nn.Module,
-    lr: float = 2e-3,
-    betas: tuple[float, float] = (0.9, 0.999),
-    eps: float = 1e-8,
-    weight_decay: float = 0.0,
-) -> torch.optim.Optimizer:
-    """torch.optim.Adamax."""
-    return _torch("Adamax", model, weight_decay, lr=lr, betas=_betas(betas), eps=eps)
-
-
-def nadam(
-    model: nn.Module,
-    lr: float = 2e-3,
-    betas: tuple[float, float] = (0.9, 0.999),
-    eps: float = 1e-8,
-    momentum_decay: float = 4e-3,
-    decoupled_weight_decay: bool = False,
-    weight_decay: float = 0.0,
-) -> torch.optim.Optimizer:
-    """torch.optim.NAdam."""
-    return _torch(
-        "NAdam",
-        model,
-        weight_decay,
-        lr=lr,
-        betas=_betas(betas),
-        eps=eps,
-        momentum_decay=momentum_decay,
-        decoupled_weight_decay=decoupled_weight_decay,
-    )
-
-
-def radam(
-    model: nn.Module,
-    lr: float = 1e-3,
-    betas: tuple[float, float] = (0.9, 0.999),
-    eps: float = 1e-8,
-    decoupled_weight_decay: bool = False,
-    weight_decay: float = 0.0,
-) -> torch.optim.Optimizer:
-    """torch.optim.RAdam."""
-    return _torch(
-        "RAdam",
-        model,
-        weight_decay,
-        lr=lr,
-        betas=_betas(betas),
-        eps=eps,
-        decoupled_weight_decay=decoupled_weight_decay,
-    )
-
-
-def adadelta(
-    model: nn.Module,
-    lr: float = 1.0,
-    rho: float = 0.9,
-    eps: float = 1e-6,
-    weight_decay: float = 0.0,
-) -> torch.optim.Optimizer:
-    """torch.optim.Adadelta."""
-    return _torch("Adadelta", model, weight_decay, lr=lr, rho=rho, eps=eps)
-
-
-# -- timm ------------------------------------------------------------------------------------
-
-
-def _timm(
-    opt: str, model: nn.Module, lr: float, weight_decay: float, **options: Any
-) -> torch.optim.Optimizer:
-    """``timm.optim.create_optimizer_v2(model, opt=opt, ...)``, which keeps weight decay off
-    biases and normalisation layers."""
-    import timm.optim
-
-    try:
-        return timm.optim.create_optimizer_v2(
-            model, opt=opt, lr=lr, weight_decay=weight_decay, **options
+    def __init__(
+        self,
+        library: str,
+        target: str,
+        what: str,
+        defaults: Mapping[str, Any],
+        fused: bool = False,
+    ) -> None:
+        self.library, self.target, self.what, self.fused = library, target, what, fused
+        self.defaults = dict(defaults)
+        self.__annotations__ = {k: _annotation(k, v) for k, v in self.defaults.items()}
+        positional = inspect.Parameter.POSITIONAL_OR_KEYWORD
+        self.__signature__ = inspect.Signature(
+            [inspect.Parameter("model", positional)]
+            + [
+                inspect.Parameter(k, positional, default=v, annotation=self.__annotations__[k])
+                for k, v in self.defaults.items()
+            ]
         )
-    except (AssertionError, ImportError) as error:  # CUDA or a package it needs is missing
-        raise ValueError(f"timm's {opt!r} cannot be built here: {error}") from error
+        self.__doc__ = f"{what}."
+
+    def __call__(self, model: nn.Module, *args: Any, **kwargs: Any) -> torch.optim.Optimizer:
+        bound = self.__signature__.bind(model, *args, **kwargs)
+        bound.apply_defaults()
+        options = dict(bound.arguments)
+        del options["model"]
+        lr, weight_decay = options.pop("lr"), options.pop("weight_decay")
+        if "betas" in options:
+            options["betas"] = _betas(options["betas"], len(self.defaults["betas"]))
+        if self.library == "timm":
+            return build_timm(self.target, model, lr, weight_decay, **options)
+        return _torch(self.target, model, weight_decay, fused=self.fused, lr=lr, **options)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (TableOptimizer, (self.library, self.target, self.what, self.defaults, self.fused))
+
+    def __repr__(self) -> str:
+        return f"<{self.library} optimizer {self.target}>"
 
 
-def lion(
-    model: nn.Module,
-    lr: float = 1e-4,
-    betas: tuple[float, float] = (0.9, 0.99),
-    weight_decay: float = 0.0,
-) -> torch.optim.Optimizer:
-    """timm's Lion (Chen et al. 2023)."""
-    return _timm("lion", model, lr, weight_decay, betas=_betas(betas))
+def _annotation(name: str, default: Any) -> Any:
+    """The type an argument takes, from its default: numbers are floats, tuples of numbers."""
+    if isinstance(default, bool):
+        return bool
+    if isinstance(default, tuple):
+        return tuple[float, ...]
+    return float | None if name in _NULLABLE else float
 
 
-def lamb(
-    model: nn.Module,
-    lr: float = 1e-3,
-    betas: tuple[float, float] = (0.9, 0.999),
-    eps: float = 1e-6,
-    max_grad_norm: float | None = 1.0,
-    trust_clip: bool = False,
-    weight_decay: float = 0.01,
-) -> torch.optim.Optimizer:
-    """timm's LAMB (You et al. 2019)."""
-    return _timm(
-        "lamb",
-        model,
-        lr,
-        weight_decay,
-        betas=_betas(betas),
-        eps=eps,
-        max_grad_norm=max_grad_norm,
-        trust_clip=trust_clip,
-    )
+def _torch_row(target: str, what: str, fused: bool = False, **defaults: Any) -> TableOptimizer:
+    return TableOptimizer("torch", target, what, defaults, fused)
 
 
-def lars(
-    model: nn.Module,
-    lr: float = 1.0,
-    momentum: float = 0.9,
-    nesterov: bool = False,
-    trust_coeff: float = 1e-3,
-    trust_clip: bool = False,
-    always_adapt: bool = True,
-    weight_decay: float = 0.0,
-) -> torch.optim.Optimizer:
-    """timm's LARS (You et al. 2017). ``always_adapt``: the trust ratio on every parameter, also
-    those without weight decay (timm's own default adapts only where there is weight decay, which
-    at lr 1 and no decay is plain SGD at lr 1)."""
-    return _timm(
-        "lars",
-        model,
-        lr,
-        weight_decay,
-        momentum=momentum,
-        nesterov=nesterov,
-        trust_coeff=trust_coeff,
-        trust_clip=trust_clip,
-        always_adapt=always_adapt,
-    )
+def _timm_row(target: str, what: str, **defaults: Any) -> TableOptimizer:
+    return TableOptimizer("timm", target, what, defaults)
 
 
-def adan(
-    model: nn.Module,
-    lr: float = 1e-3,
-    betas: tuple[float, float, float] = (0.98, 0.92, 0.99),
-    eps: float = 1e-8,
-    no_prox: bool = False,
-    weight_decay: float = 0.0,
-) -> torch.optim.Optimizer:
-    """timm's Adan (Xie et al. 2022)."""
-    return _timm("adan", model, lr, weight_decay, betas=_betas(betas, 3), eps=eps, no_prox=no_prox)
+_ADAM = {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8}
 
+#: The named optimizers: name -> the factory, made from its row (what it builds, what it is,
+#: its arguments and their defaults, in the order of its signature).
+TABLE: dict[str, TableOptimizer] = {
+    "adam": _torch_row("Adam", "torch.optim.Adam, fused kernel", True,
+                       **_ADAM, weight_decay=0.0, amsgrad=False),
+    "adamw": _torch_row("AdamW", "torch.optim.AdamW, Adam with decoupled weight decay, fused "
+                        "kernel", True, **_ADAM, weight_decay=0.01, amsgrad=False),
+    "sgd": _torch_row("SGD", "torch.optim.SGD, momentum 0.9 (nesterov=True: Nesterov's), fused "
+                      "kernel", True, lr=1e-2, momentum=0.9, nesterov=False, dampening=0.0,
+                      weight_decay=0.0),
+    "rmsprop": _torch_row("RMSprop", "torch.optim.RMSprop, alpha 0.99", lr=1e-3, alpha=0.99,
+                          eps=1e-8, momentum=0.0, centered=False, weight_decay=0.0),
+    "adagrad": _torch_row("Adagrad", "torch.optim.Adagrad, fused kernel", True, lr=1e-2,
+                          lr_decay=0.0, eps=1e-10, initial_accumulator_value=0.0,
+                          weight_decay=0.0),
+    "adamax": _torch_row("Adamax", "torch.optim.Adamax, Adam with the infinity norm",
+                         **{**_ADAM, "lr": 2e-3}, weight_decay=0.0),
+    "nadam": _torch_row("NAdam", "torch.optim.NAdam, Adam with Nesterov momentum",
+                        **{**_ADAM, "lr": 2e-3}, momentum_decay=4e-3,
+                        decoupled_weight_decay=False, weight_decay=0.0),
+    "radam": _torch_row("RAdam", "torch.optim.RAdam, rectified Adam", **_ADAM,
+                        decoupled_weight_decay=False, weight_decay=0.0),
+    "adadelta": _torch_row("Adadelta", "torch.optim.Adadelta", lr=1.0, rho=0.9, eps=1e-6,
+                           weight_decay=0.0),
+    "lion": _timm_row("lion", "timm's Lion, the sign of a momentum (Chen et al. 2023)",
+                      lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0),
+    "lamb": _timm_row("lamb", "timm's LAMB, Adam with layer-wise trust ratios (You et al. 2019)",
+                      **{**_ADAM, "eps": 1e-6}, max_grad_norm=1.0, trust_clip=False,
+                      weight_decay=0.01),
+    # always_adapt: the trust ratio on every parameter, also those without weight decay (timm's
+    # own default adapts only where there is weight decay: at lr 1 and no decay, plain SGD).
+    "lars": _timm_row("lars", "timm's LARS, SGD with momentum 0.9 scaled by layer-wise trust "
+                      "ratios", lr=1.0, momentum=0.9, nesterov=False, trust_coeff=1e-3,
+                      trust_clip=False, always_adapt=True, weight_decay=0.0),
+    "adan": _timm_row("adan", "timm's Adan, adaptive Nesterov momentum (Xie et al. 2022)",
+                      lr=1e-3, betas=(0.98, 0.92, 0.99), eps=1e-8, no_prox=False,
+                      weight_decay=0.0),
+    "adabelief": _timm_row("adabelief", "timm's AdaBelief, Adam scaled by belief in the "
+                           "gradient", **{**_ADAM, "eps": 1e-16}, rectify=False,
+                           decoupled_decay=True, weight_decay=0.0),
+    "madgrad": _timm_row("madgrad", "timm's MADGRAD, momentumized dual averaging (Defazio "
+                         "2021)", lr=1e-2, momentum=0.9, eps=1e-6, decoupled_decay=False,
+                         weight_decay=0.0),
+}  # fmt: skip
 
-def adabelief(
-    model: nn.Module,
-    lr: float = 1e-3,
-    betas: tuple[float, float] = (0.9, 0.999),
-    eps: float = 1e-16,
-    rectify: bool = False,
-    decoupled_decay: bool = True,
-    weight_decay: float = 0.0,
-) -> torch.optim.Optimizer:
-    """timm's AdaBelief (Zhuang et al. 2020)."""
-    return _timm(
-        "adabelief",
-        model,
-        lr,
-        weight_decay,
-        betas=_betas(betas),
-        eps=eps,
-        rectify=rectify,
-        decoupled_decay=decoupled_decay,
-    )
-
-
-def madgrad(
-    model: nn.Module,
-    lr: float = 1e-2,
-    momentum: float = 0.9,
-    eps: float = 1e-6,
-    decoupled_decay: bool = False,
-    weight_decay: float = 0.0,
-) -> torch.optim.Optimizer:
-    """timm's MADGRAD (Defazio & Jelassi 2021)."""
-    return _timm(
-        "madgrad",
-        model,
-        lr,
-        weight_decay,
-        momentum=momentum,
-        eps=eps,
-        decoupled_decay=decoupled_decay,
-    )
-
-
-def timm_optimizer(
-    name: str,
-    /,
-    model: nn.Module,
-    lr: float = TIMM_FAMILY_LR,
-    weight_decay: float = 0.0,
-    **options: Any,
-) -> torch.optim.Optimizer:
-    """timm's optimizer ``name`` by ``timm.optim.create_optimizer_v2``; ``options`` go to it as
-    they are (``betas=(0.9, 0.95)``, ``momentum=0.9``)."""
-    return _timm(name, model, lr, weight_decay, **options)
-
-
-@functools.cache
-def timm_optimizer_names() -> dict[str, str]:
-    """Every optimizer timm lists, with its description, less the second-order ones and those
-    whose package (apex, bitsandbytes) is not installed.
-
-    Read from timm's ``optim/_optim_factory.py`` with ``ast``, without importing timm (or torch);
-    a test checks the result against ``timm.optim.list_optimizers()``. If the source cannot be
-    read, timm is imported and asked.
-    """
-    spec = importlib.util.find_spec("timm")
-    for folder in (spec.submodule_search_locations or []) if spec else []:
-        path = Path(folder) / "optim" / "_optim_factory.py"
-        try:
-            found = _read_timm_registry(path.read_text(encoding="utf-8"))
-        except (OSError, SyntaxError, ValueError):
-            continue
-        if found:
-            return found
-    return _ask_timm()
-
-
-def _read_timm_registry(source: str) -> dict[str, str]:
-    """The ``OptimInfo(name=..., description=...)`` entries and ``register_alias`` calls of
-    timm's optimizer registry: name -> summary."""
-    infos: dict[str, dict[str, Any]] = {}
-    aliases: dict[str, str] = {}
-    for node in ast.walk(ast.parse(source)):
-        if not isinstance(node, ast.Call):
-            continue
-        callee = node.func.attr if isinstance(node.func, ast.Attribute) else None
-        callee = node.func.id if isinstance(node.func, ast.Name) else callee
-        if callee == "OptimInfo":
-            fields = dict(zip(("name", "opt_class", "description"), node.args, strict=False))
-            fields.update({k.arg: k.value for k in node.keywords if k.arg})
-            values = {
-                k: ast.literal_eval(v)
-                for k, v in fields.items()
-                if k in ("name", "description", "second_order")
-                or (k == "opt_class" and isinstance(v, ast.Constant))
-            }
-            infos[str(values["name"]).lower()] = values
-        elif callee == "register_alias" and len(node.args) == 2:
-            alias, target = (ast.literal_eval(a) for a in node.args)
-            aliases[str(alias).lower()] = str(target).lower()
-    for alias, target in aliases.items():
-        infos[alias] = infos[target]
-    return {name: _family_summary(info) for name, info in sorted(infos.items()) if _usable(info)}
-
-
-def _usable(info: dict[str, Any]) -> bool:
-    # A second-order optimizer (adahessian) needs backward(create_graph=True), which
-    # Lightning's training step does not do.
-    if info.get("second_order"):
-        return False
-    opt_class = info.get("opt_class")
-    root = opt_class.split(".", 1)[0] if isinstance(opt_class, str) else ""
-    return root not in _OPTIONAL_PACKAGES or importlib.util.find_spec(root) is not None
-
-
-def _family_summary(info: dict[str, Any]) -> str:
-    description = str(info.get("description") or "timm optimizer").rstrip(".")
-    return f"{description} (timm); lr {TIMM_FAMILY_LR:g}, weight decay 0"
-
-
-def _ask_timm() -> dict[str, str]:
-    import timm.optim
-
-    names: dict[str, str] = {}
-    for name in timm.optim.list_optimizers():
-        info = timm.optim.get_optimizer_info(name)
-        entry = {"description": info.description, "second_order": info.second_order}
-        entry["opt_class"] = info.opt_class if isinstance(info.opt_class, str) else None
-        if _usable(entry):
-            names[name] = _family_summary(entry)
-    return names
+#: (name, factory, what it is), in :data:`TABLE`'s order.
+OPTIMIZERS: tuple[tuple[str, TableOptimizer, str], ...] = tuple(
+    (name, factory, factory.what) for name, factory in TABLE.items()
+)
 
 
 # -- registration ----------------------------------------------------------------------------
-
-#: (name, factory, what it is); ``zoo list`` adds the defaults of lr and weight decay.
-OPTIMIZERS: tuple[tuple[str, Any, str], ...] = (
-    ("adam", adam, "torch.optim.Adam, fused kernel"),
-    ("adamw", adamw, "torch.optim.AdamW, Adam with decoupled weight decay, fused kernel"),
-    ("sgd", sgd, "torch.optim.SGD, momentum 0.9 (nesterov=True: Nesterov's), fused kernel"),
-    ("rmsprop", rmsprop, "torch.optim.RMSprop, alpha 0.99"),
-    ("adagrad", adagrad, "torch.optim.Adagrad, fused kernel"),
-    ("adamax", adamax, "torch.optim.Adamax, Adam with the infinity norm"),
-    ("nadam", nadam, "torch.optim.NAdam, Adam with Nesterov momentum"),
-    ("radam", radam, "torch.optim.RAdam, rectified Adam"),
-    ("adadelta", adadelta, "torch.optim.Adadelta"),
-    ("lion", lion, "timm's Lion, the sign of a momentum (Chen et al. 2023)"),
-    ("lamb", lamb, "timm's LAMB, Adam with layer-wise trust ratios (You et al. 2019)"),
-    ("lars", lars, "timm's LARS, SGD with momentum 0.9 scaled by layer-wise trust ratios"),
-    ("adan", adan, "timm's Adan, adaptive Nesterov momentum (Xie et al. 2022)"),
-    ("adabelief", adabelief, "timm's AdaBelief, Adam scaled by belief in the gradient"),
-    ("madgrad", madgrad, "timm's MADGRAD, momentumized dual averaging (Defazio 2021)"),
-)
 
 
 def _with_defaults(what: str, factory: Any) -> str:

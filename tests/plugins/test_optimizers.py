@@ -15,7 +15,8 @@ from torch import nn
 
 import zoo
 from tests.conftest import synthetic_digits
-from zoo.plugins.optimizers import OPTIMIZERS, parameter_groups, timm_optimizer_names
+from zoo.plugins.optimizers import OPTIMIZERS, parameter_groups
+from zoo.plugins.timm_optimizers import timm_optimizer_names
 from zoo.training.recipe import create_optimizer, default_lr
 
 BUILT_IN = [name for name, _, _ in OPTIMIZERS]
@@ -197,7 +198,8 @@ def test_listing_imports_no_torch_and_torchs_optimizers_no_timm() -> None:
     code = (
         "import sys\n"
         "import zoo\n"
-        "registry = zoo.plugin.components.get_registry()\n"
+        "from zoo.plugin.components import get_registry\n"
+        "registry = get_registry()\n"
         "names = [c.name for c in registry.components('optimizer', 'timm/*')]\n"
         "heavy = [m for m in ('torch', 'timm') if m in sys.modules]\n"
         "print(len(names), heavy)\n"
