@@ -11,6 +11,8 @@ from zoo.cli.options import json_option
 from zoo.plugin.loading import plugin_of
 from zoo.plugin.registry import KINDS
 from zoo.text import printable
+from zoo.weights.listing import details
+from zoo.weights.listing import summary as weights_summary
 
 #: ``zoo list KIND`` takes the plural of every kind of component.
 _KINDS = {f"{kind}s": kind for kind in KINDS}
@@ -36,6 +38,7 @@ Examples:
   zoo list '*relu*'
   zoo list optimizers
   zoo list datasets --json
+  zoo list weights
 """,
 )
 @click.argument("kind_or_pattern", required=False, metavar="[KIND]")
@@ -43,7 +46,7 @@ Examples:
 @json_option("Print a JSON list instead of a table.")
 def list_command(kind_or_pattern: str | None, pattern: str | None, as_json: bool) -> None:
     """List registered components. KIND is activations, architectures, datasets, optimizers,
-    schedulers, augmentations or loggers (all of them if left out); PATTERN is an fnmatch
+    schedulers, augmentations, loggers or weights (all of them if left out); PATTERN is an fnmatch
     pattern, matched case-insensitively, '-' and '_' ignored."""
     kinds = list(_KINDS)
     if kind_or_pattern is not None:
@@ -67,6 +70,7 @@ def list_command(kind_or_pattern: str | None, pattern: str | None, as_json: bool
                 "plugin": component.plugin,
                 "source": _source(component),
                 "summary": component.summary,
+                **details(component),
             }
             for components in found.values()
             for component in components
@@ -85,5 +89,5 @@ def list_command(kind_or_pattern: str | None, pattern: str | None, as_json: bool
         name_width = max(len(n) for n in names)
         source_width = max(len(s) for s in sources)
         for name, source, component in zip(names, sources, components, strict=True):
-            summary = printable(str(component.summary))
+            summary = printable(weights_summary(component))
             click.echo(f"  {name:<{name_width}}  {source:<{source_width}}  {summary}")

@@ -68,24 +68,26 @@ def _row(run: RunInfo) -> tuple[str, ...]:
 Examples:
   zoo evaluate runs/20261127-140501-mlp-leakyrelu-mnist
   zoo evaluate runs/.../checkpoints/last.ckpt --split val --json
+  zoo evaluate mlp-leakyrelu.mnist
 """,
 )
-@click.argument("checkpoint", type=click.Path(exists=True, path_type=Path))
+@click.argument("checkpoint", metavar="CHECKPOINT_OR_WEIGHTS")
 @click.option("--dataset", default=None, help="Dataset spec [default: the checkpoint's own].")
 @click.option("--split", type=click.Choice(["test", "val"]), default="test", show_default=True)
 @run_option("data_dir")
 @click.option("--batch-size", default=256, show_default=True, type=click.IntRange(min=1))
 @json_option("Print one JSON object.")
 def evaluate_command(
-    checkpoint: Path,
+    checkpoint: str,
     dataset: str | None,
     split: str,
     data_dir: str | None,
     batch_size: int,
     as_json: bool,
 ) -> None:
-    """Accuracy, loss and per-class accuracy of CHECKPOINT (a .ckpt file or a run directory,
-    whose best checkpoint is used)."""
+    """Accuracy, loss and per-class accuracy of CHECKPOINT_OR_WEIGHTS: a .ckpt file, a run
+    directory (its best checkpoint), a weights name (zoo list weights), an exported model
+    directory or hf-hub:OWNER/REPO."""
     from zoo.training.evaluation import evaluate
 
     result = evaluate(
@@ -113,13 +115,14 @@ Examples:
   zoo predict model.ckpt a.png b.jpg --top-k 1 --json
 """,
 )
-@click.argument("checkpoint", type=click.Path(exists=True, path_type=Path))
+@click.argument("checkpoint", metavar="CHECKPOINT_OR_WEIGHTS")
 @click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--top-k", default=3, show_default=True, type=click.IntRange(min=1))
 @json_option("Print a JSON list.")
-def predict_command(checkpoint: Path, images: tuple[str, ...], top_k: int, as_json: bool) -> None:
+def predict_command(checkpoint: str, images: tuple[str, ...], top_k: int, as_json: bool) -> None:
     """The most likely classes of each image (PNG, JPEG, ... any size or mode), resized and
-    normalised like the checkpoint's dataset. CHECKPOINT may be a run directory."""
+    normalised like the checkpoint's dataset. CHECKPOINT_OR_WEIGHTS may be a run directory,
+    a weights name, an exported model directory or hf-hub:OWNER/REPO."""
     from zoo.training.evaluation import predict
 
     predictions = predict(checkpoint, images, top_k=top_k)

@@ -23,7 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("zoo",),
     ("zoo.comparison", "zoo.tools"),
     ("zoo.training", "zoo.plots"),
-    ("zoo.data",),
+    ("zoo.data", "zoo.weights"),
     ("zoo.runs",),
     ("zoo.plugin",),
     ("zoo._compat", "zoo.errors", "zoo.paths", "zoo.text", "zoo._version"),

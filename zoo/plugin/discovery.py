@@ -29,6 +29,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "zoo.plugins.schedulers",
     "zoo.plugins.augmentations",
     "zoo.plugins.loggers",
+    "zoo.plugins.weights",
 )
 
 #: Installed distributions advertise plugins under this entry-point group.

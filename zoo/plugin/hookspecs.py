@@ -142,5 +142,17 @@ def register_loggers(register: Register) -> None:
 
 
 @hookspec
+def register_weights(register: Register) -> None:
+    """Register trained weights (``zoo list weights``).
+
+    A weights factory takes no arguments and returns a :class:`zoo.Weights` entry: the
+    architecture and activation specs, the dataset, metrics, cost and where the safetensors file
+    lies. An entry is its own factory, so ``register(entry.name, entry, summary=...)`` will do;
+    ``zoo.read_weights_manifest(path)`` reads entries from a JSON file. docs/weights.md has the
+    format; name weights ``ARCH-ACT.DATASET``, e.g. ``mlp-leakyrelu.mnist``.
+    """
+
+
+@hookspec
 def register_commands(cli: click.Group) -> None:
     """Add click commands to the ``zoo`` command group, e.g. ``cli.add_command(my_command)``."""

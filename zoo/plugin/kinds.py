@@ -6,12 +6,20 @@ from __future__ import annotations
 from typing import Literal
 
 Kind = Literal[
-    "activation", "architecture", "dataset", "optimizer", "scheduler", "augmentation", "logger"
+    "activation",
+    "architecture",
+    "dataset",
+    "optimizer",
+    "scheduler",
+    "augmentation",
+    "logger",
+    "weight",
 ]
 #: Every kind of component, in the order ``zoo list`` shows them; kind ``k`` is registered by
 #: the hook ``register_<k>s``.
 KINDS: tuple[Kind, ...] = (
-    "activation", "architecture", "dataset", "optimizer", "scheduler", "augmentation", "logger"
+    "activation", "architecture", "dataset", "optimizer", "scheduler", "augmentation", "logger",
+    "weight",
 )  # fmt: skip
 
 #: Separates a family's prefix from a member's name: ``timm/resnet18``.
@@ -28,6 +36,7 @@ RESERVED_ARGUMENTS: dict[str, tuple[str, ...]] = {
     "scheduler": ("optimizer", "total_steps", "steps_per_epoch"),
     "augmentation": (),
     "logger": ("save_dir",),
+    "weight": (),
 }
 
 

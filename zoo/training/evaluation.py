@@ -16,6 +16,7 @@ from zoo.errors import ZooError, ZooUsageError, component_label
 from zoo.plugin.components import DEFAULT_BATCH_SIZE, resolve
 from zoo.plugin.loading import plugin_of
 from zoo.training.checkpoints import load_model, resolve_checkpoint
+from zoo.weights.evaluable import open_weights
 
 #: The datasets ``predict`` has warned about feeding unnormalised images (once each).
 _WARNED_UNNORMALISED: set[str] = set()
@@ -60,8 +61,7 @@ def evaluate(
     of its own dataset, or of ``dataset`` if given (same input shape and classes needed)."""
     if split not in ("test", "val"):
         raise ZooUsageError(f"split must be 'test' or 'val', not {split!r}")
-    path = resolve_checkpoint(checkpoint)
-    model = load_model(path)
+    path, model = _open(checkpoint)
     spec = dataset or model.hparams.get("dataset")
     if not spec:
         raise ZooUsageError(f"{path} does not record its dataset; pass --dataset")
@@ -110,8 +110,7 @@ def predict(
     from PIL import Image, UnidentifiedImageError
     from torchvision.transforms import functional as TF
 
-    path = resolve_checkpoint(checkpoint)
-    model = load_model(path)
+    _, model = _open(checkpoint)
     channels, height, width = (int(n) for n in model.hparams["input_shape"])
     num_classes = int(model.hparams["num_classes"])
     names = model.hparams.get("class_names") or [str(i) for i in range(num_classes)]
@@ -143,6 +142,16 @@ def predict(
     ]
 
 
+def _open(checkpoint: str | os.PathLike[str]) -> tuple[Any, Any]:
+    """A checkpoint (or run directory) and its model; or weights: a name, an exported
+    directory or ``hf-hub:OWNER/REPO`` (:func:`zoo.weights.evaluable.open_weights`)."""
+    weights = open_weights(checkpoint)
+    if weights is not None:
+        return weights
+    path = resolve_checkpoint(checkpoint)
+    return path, load_model(path)
+
+
 def _datamodule(
     spec: str, *, data_dir: str | os.PathLike[str] | None = None, batch_size: int
 ) -> tuple[Any, Any]:
@@ -156,6 +165,8 @@ def _datamodule(
 def _normalisation(model: Any) -> tuple[list[float] | None, list[float] | None]:
     """The mean and std the checkpoint's dataset normalises with; (None, None), with a warning
     on stderr (once per dataset), if it declares none or the checkpoint names no dataset."""
+    if model.hparams.get("mean") is not None:  # weights record their normalisation
+        return list(model.hparams["mean"]), list(model.hparams["std"])
     spec = model.hparams.get("dataset")
     mean = std = None
     why = "the checkpoint records no dataset"

@@ -1,0 +1,49 @@
+"""The built-in weights: each, evaluated on the real MNIST test split, has the accuracy its
+entry records; the issue's example runs in a process that never imports Lightning."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import zoo
+from tests.cli_helpers import run_zoo
+from zoo.training.evaluation import evaluate
+
+BUILT_IN = ("mlp-relu.mnist", "mlp-leakyrelu.mnist", "mlp-sigmoid.mnist", "mlp-tanh.mnist")
+
+
+def test_the_built_in_weights_are_listed() -> None:
+    names = [c.name for c in zoo.list_components("weight")]
+    assert set(BUILT_IN) <= set(names)
+
+
+@pytest.mark.parametrize("name", BUILT_IN)
+def test_each_built_in_entry_has_its_recorded_accuracy(name: str, real_mnist: Path) -> None:
+    result = evaluate(name, data_dir=real_mnist)
+    entry = zoo.load_weights(name)[1]
+    assert result.samples == 10_000
+    assert result.accuracy == entry.metrics["test_acc"]
+    assert entry.num_params == 109_386 and entry.flops == 218_368
+
+
+def test_zoo_evaluate_prints_the_recorded_accuracy(real_mnist: Path) -> None:
+    done = run_zoo("evaluate", "mlp-leakyrelu.mnist", "--data-dir", str(real_mnist))
+    assert done.returncode == 0, done.stderr
+    accuracy = zoo.load_weights("mlp-leakyrelu.mnist")[1].accuracy
+    assert f"accuracy {accuracy:.2%}" in done.stdout
+
+
+def test_create_model_with_built_in_weights_never_imports_lightning() -> None:
+    script = (
+        "import sys, zoo\n"
+        "m = zoo.create_model('mlp', act='leakyrelu', weights='mlp-leakyrelu.mnist')\n"
+        "assert not m.training\n"
+        "print('lightning' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"

@@ -1,0 +1,1 @@
+"""Trained weights: named entries, loading without Lightning, export, and the Hugging Face Hub."""
