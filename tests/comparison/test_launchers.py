@@ -24,12 +24,12 @@ from tests.comparison import listening
 from zoo.comparison.launchers import (
     LaunchOptions,
     TaskOutcome,
-    _start_ray,
     describe,
     launch,
     missing_package_message,
     require_module,
 )
+from zoo.comparison.ray_launcher import start_ray
 from zoo.errors import ZooError, ZooUsageError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -157,7 +157,8 @@ def test_a_missing_package_names_the_extra(tmp_path: Path, monkeypatch: pytest.M
 
 def test_importing_the_launchers_imports_no_backend() -> None:
     code = (
-        "import sys, zoo.comparison.launchers\n"
+        "import sys, zoo.comparison.launchers, zoo.comparison.ray_launcher\n"
+        "import zoo.comparison.slurm_launcher\n"
         "print(sorted(m for m in ('ray', 'submitit', 'torch', 'lightning') if m in sys.modules))"
     )
     out = subprocess.run(
@@ -253,7 +254,7 @@ def ray_session() -> Iterator[list[str]]:
         with pytest.MonkeyPatch.context() as patch:
             patch.delenv("RAY_ADDRESS", raising=False)
             patch.setenv("RAY_TMPDIR", root)
-            assert _start_ray(ray, options, lines.append) is True
+            assert start_ray(ray, options, lines.append) is True
             try:
                 yield lines
             finally:
