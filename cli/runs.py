@@ -28,8 +28,9 @@ Examples:
 @click.argument("directory", required=False, default=DEFAULT_OUTPUT_DIR, type=click.Path())
 @json_option("Print a JSON list instead of a table.")
 def runs_command(directory: str, as_json: bool) -> None:
-    """List the runs in DIRECTORY (default ./runs): components, status (finished,
-    interrupted, failed, running), best validation accuracy and test accuracy."""
+    """List the runs in DIRECTORY (default ./runs) and in its folders (a comparison's
+    output): components, status (finished, interrupted, failed, running, unreadable), best
+    validation accuracy and test accuracy."""
     from zoo.runs.reading import list_runs
 
     if not Path(directory).is_dir():
@@ -41,7 +42,7 @@ def runs_command(directory: str, as_json: bool) -> None:
     if not runs:
         click.echo(f"no runs in {directory}")
         return
-    rows = [_row(run) for run in runs]
+    rows = [_row(run, Path(directory)) for run in runs]
     header = ("RUN", "COMPONENTS", "STATUS", "BEST VAL", "TEST")
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     for row, run in zip([header, *rows], [None, *runs], strict=True):
@@ -51,10 +52,10 @@ def runs_command(directory: str, as_json: bool) -> None:
             click.echo(f"    {printable(run.error)}")  # why it failed, stopped or can't be read
 
 
-def _row(run: RunInfo) -> tuple[str, ...]:
+def _row(run: RunInfo, directory: Path) -> tuple[str, ...]:
     components = "-" if run.arch is None else f"{run.arch} + {run.act} on {run.dataset}"
     return (
-        printable(Path(run.run_dir).name),
+        printable(Path(run.run_dir).relative_to(directory).as_posix()),  # a comparison's: slot/run
         printable(components),
         printable(run.status),
         _pct(run.best_val_acc),

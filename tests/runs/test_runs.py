@@ -16,7 +16,7 @@ import pytest
 
 import zoo
 from zoo.runs.directory import Run
-from zoo.runs.reading import list_runs, read_run
+from zoo.runs.reading import list_runs, read_results, read_run
 
 TINY = "mnist:val_size=100"
 
@@ -246,3 +246,52 @@ def test_run_create_leaves_nothing_when_it_cannot_write(tmp_path: Path) -> None:
     finally:
         tmp_path.chmod(0o700)
     assert not list(tmp_path.iterdir())
+
+
+def list_json(directory: Path) -> list[dict]:
+    listed = subprocess.run(
+        zoo_command("runs", str(directory), "--json"), capture_output=True, text=True, timeout=120
+    )
+    assert listed.returncode == 0 and "Traceback" not in listed.stderr, listed.stderr
+    return json.loads(listed.stdout)
+
+
+def test_results_json_paths_are_relative_to_the_run_directory(finished: Path) -> None:
+    results = json.loads((finished / "results.json").read_text())
+    assert (results["run_dir"], results["checkpoint"]) == (".", "checkpoints/best.ckpt")
+    read = read_results(finished)
+    assert read["checkpoint"] == str(finished / "checkpoints" / "best.ckpt")
+
+
+@pytest.mark.parametrize("garbage", ["{not json", "[1, 2]", "\xff\xfe", ""])
+def test_a_garbage_results_json_is_unreadable_not_finished(
+    finished: Path, tmp_path: Path, garbage: str
+) -> None:
+    run_dir = copy_run(finished, tmp_path)
+    (run_dir / "results.json").write_text(garbage, errors="surrogateescape")
+    (listed,) = list_json(tmp_path)
+    assert listed["status"] == "unreadable" and "results.json" in listed["error"], listed
+    assert listed["arch"] == "mlp"  # config.json still says which run it is
+    table = subprocess.run(zoo_command("runs", str(tmp_path)), capture_output=True, text=True)
+    assert " unreadable " in table.stdout and "results.json" in table.stdout, table.stdout
+
+
+def test_runs_lists_a_comparisons_runs(tiny_mnist: Path, tmp_path: Path) -> None:
+    # One dataset: OUT/runs/<slot>/<run>; two: OUT/<dataset>/runs/<slot>/<run>.
+    for datasets in ([TINY], [TINY, "mnist:val_size=150"]):
+        output = tmp_path / f"comparison-{len(datasets)}"
+        args = ["--act", "relu", "--seeds", "1", "--max-steps", "2", "--data-dir", str(tiny_mnist)]
+        args += [word for dataset in datasets for word in ("--dataset", dataset)]
+        compared = subprocess.run(
+            zoo_command("compare", *args, "--output-dir", str(output)),
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert compared.returncode == 0, compared.stderr
+        listed = list_json(output)
+        assert len(listed) == len(datasets), listed
+        assert {run["status"] for run in listed} == {"finished"}
+        assert {run["dataset"] for run in listed} == set(datasets)
+        table = subprocess.run(zoo_command("runs", str(output)), capture_output=True, text=True)
+        assert "runs/relu-seed0" in table.stdout, table.stdout  # named below the folder given

@@ -71,7 +71,8 @@ def test_run_directory_holds_config_metrics_checkpoints_results(
     assert (run_dir / "checkpoints" / "best.ckpt").is_file()
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
     assert Path(tiny_run.checkpoint) == run_dir / "checkpoints" / "best.ckpt"
-    assert json.loads((run_dir / "results.json").read_text()) == tiny_run.to_dict()
+    recorded = {**tiny_run.to_dict(), "run_dir": ".", "checkpoint": "checkpoints/best.ckpt"}
+    assert json.loads((run_dir / "results.json").read_text()) == recorded  # paths: the run's
 
 
 def test_checkpoint_is_plain_data_and_rebuilds_the_model(

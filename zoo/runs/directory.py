@@ -38,7 +38,7 @@ from zoo.runs.files import (
     write_atomically,
 )
 from zoo.runs.metrics import MetricsHistory
-from zoo.runs.reading import read_record
+from zoo.runs.reading import RESULT_PATHS, read_record
 from zoo.text import slug
 
 #: Seconds a writer waits for readers, which hold the lock shared for microseconds.
@@ -217,9 +217,15 @@ class Run:
 
     def finish(self, results: Mapping[str, Any]) -> None:
         """Write ``results.json``, then mark the run finished; if either write fails, the run
-        is marked failed with the reason (in ``.lock`` if ``config.json`` cannot be written)."""
+        is marked failed with the reason (in ``.lock`` if ``config.json`` cannot be written).
+        Its paths (:data:`~zoo.runs.reading.RESULT_PATHS`) are written relative to the run
+        directory, so that they stay true wherever the run is moved."""
+        recorded, here = dict(results), self.path.resolve()
+        for key in RESULT_PATHS:
+            if isinstance(recorded.get(key), str):
+                recorded[key] = os.path.relpath(os.path.realpath(recorded[key]), here)
         try:
-            self._write(RESULTS_FILE, _json(dict(results)))
+            self._write(RESULTS_FILE, _json(recorded))
             self.update(status="finished", error=None)
         except RunWriteError as error:
             self.fail("failed", str(error))

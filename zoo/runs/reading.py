@@ -22,6 +22,11 @@ from zoo.runs.files import (
     lock_note,
 )
 
+#: The keys of ``results.json`` that hold paths; they are relative to the run directory.
+RESULT_PATHS = ("run_dir", "checkpoint")
+#: How many folder levels :func:`list_runs` searches for runs.
+SEARCH_DEPTH = 4
+
 
 @dataclass
 class RunInfo:
@@ -72,17 +77,38 @@ def read_config(path: str | os.PathLike[str]) -> RunConfig:
 
 
 def read_results(path: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """A run's ``results.json``, or None if it has none that reads as a JSON object."""
-    try:
-        results = parse_json((Path(path) / RESULTS_FILE).read_text(encoding="utf-8"), "results")
-    except (OSError, UnicodeDecodeError, ConfigError):
+    """A run's ``results.json``, or None if it has none that reads as a JSON object. Its paths
+    (:data:`RESULT_PATHS`), written relative to the run directory, are returned joined to
+    ``path``, where the run is now."""
+    results, _ = _load_results(Path(path))
+    if results is None:
         return None
-    return results if isinstance(results, dict) else None
+    for key in RESULT_PATHS:
+        value = results.get(key)
+        if isinstance(value, str) and value and not os.path.isabs(value):
+            results[key] = os.path.normpath(os.path.join(path, value))
+    return results
+
+
+def _load_results(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """``results.json`` as written, or None and why it cannot be read (None if missing)."""
+    file = path / RESULTS_FILE
+    try:
+        results = parse_json(file.read_text(encoding="utf-8"), str(file))
+    except FileNotFoundError:
+        return None, None
+    except (OSError, UnicodeDecodeError) as error:
+        return None, f"cannot read {file}: {error}"
+    except ConfigError as error:
+        return None, str(error)
+    if not isinstance(results, dict):
+        return None, f"{file} is not a JSON object"
+    return results, None
 
 
 def read_run(path: str | os.PathLike[str]) -> RunInfo:
     """The run in ``path``; never raises: a directory that cannot be read is ``unreadable``,
-    with the reason in ``error``."""
+    with the reason in ``error``; so is a finished run whose ``results.json`` cannot be read."""
     path = Path(path)
     try:
         record = read_record(path)
@@ -95,7 +121,11 @@ def read_run(path: str | os.PathLike[str]) -> RunInfo:
         note = lock_note(path / LOCK_FILE)
         status = note.get("status") if note.get("status") in STATUSES else "interrupted"
         error = note.get("error") or "its process ended without recording why (killed?)"
-    results = read_results(path) or {}
+    results, problem = _load_results(path)
+    if status == "finished" and results is None:
+        status = "unreadable"
+        error = problem or f"it is finished, but its {RESULTS_FILE} is missing"
+    results = results or {}
     return RunInfo(
         run_dir=str(path),
         arch=config["arch"],
@@ -112,15 +142,27 @@ def read_run(path: str | os.PathLike[str]) -> RunInfo:
 
 
 def list_runs(directory: str | os.PathLike[str] = DEFAULT_OUTPUT_DIR) -> list[RunInfo]:
-    """The runs in ``directory`` (default ``./runs``), oldest first; unreadable ones included,
-    marked so."""
-    directory = Path(directory)
+    """The runs in ``directory`` (default ``./runs``) and in its folders down to
+    :data:`SEARCH_DEPTH` levels (a comparison's ``runs/<slot>/<run>``, and
+    ``<dataset>/runs/<slot>/<run>``), oldest first; unreadable ones included, marked so."""
+    runs = [read_run(path) for path in _run_directories(Path(directory), SEARCH_DEPTH)]
+    return sorted(runs, key=lambda r: (r.started or "", r.run_dir))
+
+
+def _run_directories(folder: Path, depth: int) -> list[Path]:
+    """The folders under ``folder`` that hold a ``config.json``, ``depth`` levels down at most;
+    a run's own folders, hidden folders and links are not searched."""
     try:
-        candidates = sorted(p for p in directory.iterdir() if (p / CONFIG_FILE).exists())
+        children = sorted(p for p in folder.iterdir() if p.is_dir() and not p.is_symlink())
     except OSError:
         return []
-    runs = [read_run(path) for path in candidates]
-    return sorted(runs, key=lambda r: (r.started or "", r.run_dir))
+    found = []
+    for child in children:
+        if (child / CONFIG_FILE).exists():
+            found.append(child)
+        elif depth > 1 and not child.name.startswith("."):
+            found.extend(_run_directories(child, depth - 1))
+    return found
 
 
 def _number(value: Any, kind: type) -> Any:
