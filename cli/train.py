@@ -21,7 +21,8 @@ from zoo.cli.options import (
 from zoo.errors import RunAlreadyFinished
 from zoo.runs.config import load_config
 from zoo.runs.files import DEFAULT_OUTPUT_DIR
-from zoo.training.composition import TrainResult, is_main_process
+from zoo.training.composition import is_main_process
+from zoo.training.runner import TrainResult
 
 
 @click.command(

@@ -33,12 +33,12 @@ import lightning as L
 import pytest
 import torch
 import torch.nn.functional as F
-from click.testing import CliRunner, Result
+from click.testing import Result
 
 import zoo
 import zoo.comparison.fused_training as fused_training
+from tests.cli_helpers import invoke_zoo, run_zoo
 from tests.conftest import synthetic_digits
-from zoo.cli import cli
 from zoo.comparison.compare import COLUMNS, ComparisonPlan, compare
 from zoo.comparison.fused import FusedClassifier
 from zoo.comparison.groups import FusionUnavailable, fusion_problem
@@ -73,18 +73,12 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 def _zoo(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "zoo", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=timeout,
-    )
+    return run_zoo(*args, env=env, timeout=timeout)
 
 
 def _invoke(*args: str) -> Result:
     """The ``zoo`` command line, in this process."""
-    return CliRunner().invoke(cli, list(args))
+    return invoke_zoo(*args)
 
 
 def _compare_args(tiny_mnist: Path, output: Path, *extra: str) -> list[str]:
@@ -268,7 +262,8 @@ def _fused_members(
         for act in acts
         for seed in seeds
     ]
-    members, _ = fused_training._members(configs, [tmp_path / str(i) for i in range(len(configs))])
+    slots = [tmp_path / str(i) for i in range(len(configs))]
+    members, _ = fused_training.build_members(configs, slots)
     return members
 
 
@@ -316,7 +311,7 @@ def test_one_optimizer_over_the_stack_steps_each_member_as_its_own(
         for name, tensor in model.state_dict().items():
             difference = (stacked[name].double() - tensor.double()).abs().max()
             assert difference < 1e-6, (member.describe(), name, float(difference))
-        slice_ = fused._member_optimizer_state(member, state)
+        slice_ = fused.member_optimizer_state(member, state)
         expected = own.state_dict()
         assert sorted(slice_["state"]) == sorted(expected["state"])
         for index, values in expected["state"].items():
@@ -891,6 +886,38 @@ def test_sigint_stops_a_fused_comparison(interrupted: Interrupted) -> None:
     assert not (run_dir / "results.json").exists()
     started = list(interrupted.output.glob("runs/tanh-*/*/config.json"))
     assert not started, f"the second group trained after the SIGINT:\n{interrupted.stderr}"
+
+
+def test_a_damaged_group_checkpoint_stops_the_rerun_naming_it(
+    interrupted: Interrupted, env: dict[str, str], tmp_path: Path
+) -> None:
+    """The interrupted comparison (a copy), its group's ``fused/<group>/last.ckpt`` truncated,
+    rerun with the real ``zoo compare``: exit 1 with one line naming the file and the remedy
+    (delete it to restart the group), no traceback, and nothing changed: the member's run is
+    still the one interrupted run of its slot, no new run is started. Deleting the file, as
+    the message says, restarts the group and the comparison finishes."""
+    output = tmp_path / "cmp"
+    shutil.copytree(interrupted.output, output)
+    (checkpoint,) = output.glob("fused/*/last.ckpt")
+    checkpoint.write_bytes(checkpoint.read_bytes()[: checkpoint.stat().st_size // 2])
+    args = [*interrupted.args[: interrupted.args.index("--output-dir") + 1], str(output), "--json"]
+    (before,) = _runs_in(output, "relu")
+
+    damaged = _zoo(env, *args)
+    assert damaged.returncode == 1, damaged.stderr
+    assert "Traceback" not in damaged.stderr
+    (line,) = [line for line in damaged.stderr.splitlines() if str(checkpoint) in line]
+    assert "damaged" in line and "delete that file to restart the group" in line, line
+    assert "weights_only" not in damaged.stderr
+    assert _runs_in(output, "relu") == [before]
+    assert _config(before)["status"] == "interrupted"
+    assert not list(output.glob("runs/tanh-*/*/config.json"))
+
+    checkpoint.unlink()
+    invoked = _invoke(*args)
+    assert invoked.exit_code == 0, invoked.output
+    finished = [r for r in _runs_in(output, "relu") if _config(r)["status"] == "finished"]
+    assert len(finished) == 1 and _results(finished[0])["steps"] == INTERRUPT_EPOCHS * 250
 
 
 def test_rerun_after_sigint_finishes_every_run(

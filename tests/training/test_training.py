@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
 from importlib import metadata
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import pytest
 import torch
 
 import zoo
+from tests.cli_helpers import run_zoo
 from zoo.training.module import ZooClassifier
 
 TINY = "mnist:val_size=100"
@@ -152,6 +155,28 @@ def test_invalid_accelerator_is_a_usage_error_and_leaves_no_run(
     with pytest.raises(zoo.ZooUsageError, match="trainer setting"):
         _train(tiny_mnist, tmp_path, accelerator="no-such-accelerator")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_train_and_resume_print_no_weights_only_note(tiny_mnist: Path, tmp_path: Path) -> None:
+    """Lightning logs "`weights_only` was not set" on each checkpoint it saves without that
+    argument (zoo's are full checkpoints on purpose, always read with ``weights_only=True``);
+    a real ``zoo train`` and ``zoo train --resume``, with their progress output, print none."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+    def zoo_cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return run_zoo("train", *args, env=env)  # with its progress output
+
+    first = zoo_cli("--dataset", TINY, "--data-dir", str(tiny_mnist), "--epochs", "1",
+                    "--seed", "0", "--output-dir", str(tmp_path))  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    (run_dir,) = [line.split(":", 1)[1].strip() for line in first.stdout.splitlines()
+                  if line.startswith("Run directory:")]  # fmt: skip
+    resumed = zoo_cli("--resume", run_dir, "--epochs", "2")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "2 epoch(s)" in resumed.stdout
+    assert "Epoch 1" in resumed.stderr  # Lightning's output is there, and the note is not
+    assert "weights_only" not in first.stderr
+    assert "weights_only" not in resumed.stderr
 
 
 def test_real_mnist_one_epoch(real_mnist: Path, tmp_path: Path) -> None:

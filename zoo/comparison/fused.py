@@ -5,8 +5,8 @@ Each member is exactly the run it stands for. Its seed gives it the initial weig
 ``zoo train --seed k`` (the same :class:`~zoo.training.module.ZooClassifier` is built, seeded the
 same
 way) and that run's data order (each distinct seed draws its own permutation of the training
-split, as :class:`zoo.data.vision.EpochSampler` does for one run). It has an ordinary run directory:
-``config.json``, ``metrics.csv``, ``diagnostics.json``, ``results.json`` and
+split, as :class:`zoo.data.loaders.EpochSampler` does for one run). It has an ordinary run
+directory: ``config.json``, ``metrics.csv``, ``diagnostics.json``, ``results.json`` and
 ``checkpoints/best.ckpt`` and ``last.ckpt``, which are ordinary Lightning checkpoints of its own
 ``ZooClassifier``: ``zoo evaluate``, ``zoo predict`` and ``zoo train --resume`` take them.
 
@@ -21,55 +21,23 @@ being those before the loss diverged); the others go on.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
 import torch.nn.functional as F
 
+from zoo.comparison.members import Member, save_member, slice_optimizer_state
 from zoo.errors import NonFiniteLossError
-from zoo.runs.config import RunConfig
-from zoo.runs.directory import Run
-from zoo.training.composition import TrainResult, _Composition
 
 #: Steps between checks of the members' losses for NaN/inf (each check is one sync).
 FINITE_CHECK_INTERVAL = 50
 
 
-@dataclass
-class Member:
-    """One run of a fused group: its configuration, run directory and state."""
-
-    index: int
-    config: RunConfig
-    slot: Path
-    composition: _Composition
-    run: Run | None = None
-    seed_row: int = 0
-    alive: bool = True
-    error: str | None = None
-    best_score: float | None = None
-    best_state: dict[str, torch.Tensor] | None = None
-    improved: bool = False
-    checkpoint_callback: Any = None
-    diagnostics: Any = None
-    result: TrainResult | None = None
-    rows: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def module(self) -> Any:
-        return self.composition.module
-
-    def describe(self) -> str:
-        return f"{self.config.act} seed {self.config.seed}"
-
-
 class SeedBatches:
     """The training batches of every seed at once: ``(images [seeds, batch, ...], labels
     [seeds, batch])``, seed ``s`` in row ``s`` drawing the order a run with that seed draws.
-    Resumable inside an epoch, as :class:`zoo.data.vision.ResumableLoader` is (same state)."""
+    Resumable inside an epoch, as :class:`zoo.data.loaders.ResumableLoader` is (same state)."""
 
     def __init__(self, loaders: Sequence[Any], trainer: Callable[[], Any]) -> None:
         self.loaders = list(loaders)
@@ -333,11 +301,14 @@ class FusedClassifier(L.LightningModule):
         """Write every living member's ``last.ckpt`` (and ``best.ckpt`` when it improved)
         from the fused checkpoint being saved: its own weights, optimizer state and files."""
         self.check_finite()
+        totals = self._totals.get("train")
         for m in self.members:
             if m.alive:
-                self._save_member(m, checkpoint)
+                optimizer_state = self.member_optimizer_state(m, checkpoint["optimizer_states"][0])
+                save_member(m, checkpoint, state=self.stack.state_of(m.index),
+                            optimizer_state=optimizer_state, totals=totals,
+                            metadata=self.metadata)  # fmt: skip
         # What a resumed fused run needs besides the stack, optimizer and loops.
-        totals = self._totals.get("train")
         checkpoint["zoo_fused"] = {
             "slots": [str(m.slot) for m in self.members],
             "members": [{"run_dir": str(m.run.path), "alive": m.alive, "error": m.error,
@@ -352,64 +323,10 @@ class FusedClassifier(L.LightningModule):
             self._totals["train"] = [torch.tensor(t, dtype=torch.float64) for t in saved]
             self._resumed_totals = True
 
-    def _save_member(self, m: Member, fused: dict[str, Any]) -> None:
-        from zoo.training.checkpoints import save_atomically
-
-        totals = self._totals.get("train")
-        own = {
-            k: v
-            for k, v in fused.items()
-            if k not in ("state_dict", "optimizer_states", "callbacks", "hyper_parameters")
-        }
-        own["state_dict"] = {f"model.{k}": v.detach().clone()
-                             for k, v in self.stack.state_of(m.index).items()}  # fmt: skip
-        own["optimizer_states"] = [self._member_optimizer_state(m, fused["optimizer_states"][0])]
-        own["hparams_name"] = "kwargs"
-        own["hyper_parameters"] = dict(m.module.hparams)
-        own["zoo"] = self.metadata
-        own["zoo_rng"] = {"torch": torch.get_rng_state()}
-        own["zoo_epoch_totals"] = {}
-        if totals is not None:
-            loss_sum, correct, count = (t[m.index].item() for t in totals)
-            own["zoo_epoch_totals"] = {"train": {"loss_sum": loss_sum, "correct": int(correct),
-                                                 "count": int(count)}}  # fmt: skip
-        callback = m.checkpoint_callback
-        if m.improved and m.best_score is not None:
-            callback.best_model_score = torch.tensor(m.best_score)
-            callback.best_model_path = str(m.run.best_checkpoint)
-            callback.best_k_models = {callback.best_model_path: callback.best_model_score}
-            callback.kth_best_model_path = callback.best_model_path
-            callback.kth_value = callback.best_model_score
-        if m.best_score is not None:
-            callback.current_score = torch.tensor(self._last_val_acc(m))
-        own["callbacks"] = {callback.state_key: callback.state_dict()}
-        own["zoo_run"] = {"metrics_rows": m.run.metrics.flush()}
-        if m.improved:
-            save_atomically(own, m.run.best_checkpoint)
-            m.improved = False
-        save_atomically(own, m.run.last_checkpoint)
-
-    def _last_val_acc(self, m: Member) -> float:
-        rows = [r for r in m.run.metrics.rows if "val_acc" in r]
-        return float(rows[-1]["val_acc"]) if rows else float(m.best_score or 0.0)
-
-    def _member_optimizer_state(self, m: Member, fused: dict[str, Any]) -> dict[str, Any]:
-        """Member ``m``'s slice of the fused optimizer's state, indexed as its own optimizer's
-        (its groups are those the fused optimizer made for its stack group, with their
-        current settings: a schedule changes ``lr``)."""
+    def member_optimizer_state(self, m: Member, fused: dict[str, Any]) -> dict[str, Any]:
+        """Member ``m``'s slice of the fused optimizer's state dict ``fused``, indexed as its
+        own optimizer's (what its checkpoints hold)."""
         slot = self.stack.locate(m.index)[1]
-        state = {}
-        for own_index, fused_index in enumerate(self.state_index[m.index]):
-            entry = fused["state"].get(fused_index)
-            if entry is not None:
-                state[own_index] = {
-                    key: value[slot].clone() if torch.is_tensor(value) and value.ndim > 0 else value
-                    for key, value in entry.items()
-                }
-        start, end = self.group_slices[m.index]
-        groups, first = [], 0
-        for settings in fused["param_groups"][start:end]:
-            count = len(settings["params"])
-            groups.append({**settings, "params": list(range(first, first + count))})
-            first += count
-        return {"state": state, "param_groups": groups}
+        return slice_optimizer_state(
+            fused, slot, self.state_index[m.index], self.group_slices[m.index]
+        )

@@ -1,13 +1,13 @@
 """The composition of a fused run: several :class:`~zoo.runs.config.RunConfig` (one per member,
-differing only in activation and seed) -> the members, built as ``zoo train`` builds a run
-(:class:`zoo.training.composition._Composition`) -> one
-:class:`~zoo.comparison.fused.FusedClassifier` -> one Trainer,
-and each member's run directory in its own output directory."""
+differing only in activation and seed) -> the members, each built as ``zoo train`` builds its run
+(:class:`zoo.training.composition.Composition`) -> one
+:class:`~zoo.comparison.fused.FusedClassifier` -> one Trainer
+(:func:`zoo.training.trainer.build_trainer`), and each member's run directory in its own output
+directory."""
 
 from __future__ import annotations
 
 import contextlib
-import re
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -17,11 +17,15 @@ from typing import Any
 import lightning as L
 import torch
 
-from zoo.comparison.fused import FusedClassifier, Member, SeedBatches
-from zoo.errors import FusionUnavailable, TrainingInterrupted, ZooError
+from zoo.comparison.fused import FusedClassifier, SeedBatches
+from zoo.comparison.members import Member
+from zoo.errors import FusionUnavailable, RunDamagedError, TrainingInterrupted, ZooError
 from zoo.runs.config import RunConfig
 from zoo.runs.directory import Run
-from zoo.training.composition import TrainResult, _Composition, _quiet_lightning, _versions
+from zoo.training.callbacks import best_checkpoint
+from zoo.training.composition import Composition
+from zoo.training.runner import stopped_by_signal, train_result
+from zoo.training.trainer import build_trainer, quiet_lightning
 
 #: What a fused run's members record of it in ``config.json`` (under ``"fused"``).
 ENGINES = {True: "fused layers (one baddbmm per Linear for all members)",
@@ -38,18 +42,21 @@ def train_fused(
 ) -> list[dict[str, Any]]:
     """Train the runs ``configs`` (the same but for ``act`` and ``seed``) together, run ``i``
     in a new run directory under ``output_dirs[i]``; ``checkpoint`` is the fused run's own
-    checkpoint file: if it holds these runs, stopped before the end, they go on from it.
+    checkpoint file: if it holds these runs, stopped before the end, they go on from it (if it
+    cannot be read, :class:`~zoo.errors.RunDamagedError` says so, before anything is changed).
     Returns one outcome per run: ``status`` (``finished`` or ``failed``),
     ``run_dir``, ``error`` and, when finished, ``result`` (``zoo train --json``'s object)."""
     echo = echo or (lambda message: None)
-    members, datamodule = _members(configs, output_dirs)
+    checkpoint = Path(checkpoint)
+    saved = read_group_checkpoint(checkpoint)
+    members, datamodule = build_members(configs, output_dirs)
+    if saved is not None and not _holds(saved, members):
+        saved = None  # another group's: start anew
     seeds = list(dict.fromkeys(int(m.config.seed) for m in members))
     train_loaders = []
     for seed in seeds:
         torch.manual_seed(seed)  # the loader's order is seeded from the global seed
         train_loaders.append(datamodule.train_dataloader())
-    checkpoint = Path(checkpoint)
-    saved = _resumable(checkpoint, members)
     with contextlib.ExitStack() as stack:
         started = datetime.now().isoformat(timespec="seconds")
         for m in members:
@@ -57,34 +64,44 @@ def train_fused(
                 m.run = stack.enter_context(_create_run(m, started, len(members)))
             else:
                 m.run = stack.enter_context(_reopen_run(m, saved["members"][m.index]))
-            m.checkpoint_callback = _checkpoint_callback(m.run)
+            m.checkpoint_callback = best_checkpoint(m.run)
         if saved is not None:
             echo(f"resuming the fused run from {checkpoint}")
-        metadata = {"components": members[0].composition._components(), "versions": _versions()}
-        module = FusedClassifier(members, seeds, metadata)
+        module = FusedClassifier(members, seeds, members[0].composition.metadata())
         for m in members:
             m.run.update(fused={**m.run.record["fused"], "engine": ENGINES[module.stack.fused]})
         resume = checkpoint if saved is not None else None
         return _fit(module, members, datamodule, train_loaders, checkpoint, resume, progress, echo)
 
 
-def _resumable(checkpoint: Path, members: Sequence[Member]) -> dict[str, Any] | None:
-    """What the fused checkpoint says of its members, if it is one of these members (in
-    these output directories) that stopped before the end; else None (start anew)."""
+def read_group_checkpoint(checkpoint: Path) -> dict[str, Any] | None:
+    """What a fused group's checkpoint says of its members (its ``zoo_fused`` entry), or None
+    when there is no such file. A file there that cannot be read, or is not a fused group's
+    checkpoint, raises :class:`~zoo.errors.RunDamagedError`, naming it and the remedy: the
+    group's runs stopped at that checkpoint, and starting them anew is the user's call."""
     if not checkpoint.is_file():
         return None
     try:  # a fused checkpoint is not a model's: read it as Lightning will
-        saved = torch.load(checkpoint, map_location="cpu", weights_only=True).get("zoo_fused")
-    except Exception:  # damaged or not ours: start anew
-        return None
-    if not isinstance(saved, dict):
-        return None
+        saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch's own message may advise loading it unprotected
+        reason = f"{type(error).__name__}: it is truncated, damaged, or asks to run code"
+    else:
+        entry = saved.get("zoo_fused") if isinstance(saved, dict) else None
+        if isinstance(entry, dict) and isinstance(entry.get("members"), list):
+            return entry
+        reason = "it is not a fused group's checkpoint"
+    raise RunDamagedError(
+        f"cannot resume the fused group: its checkpoint {checkpoint} is damaged ({reason}); "
+        "delete that file to restart the group's runs from the beginning"
+    )
+
+
+def _holds(saved: dict[str, Any], members: Sequence[Member]) -> bool:
+    """Whether the saved group is these members (in these output directories), their run
+    directories still there."""
     if saved.get("slots") != [str(m.slot) for m in members]:
-        return None
-    for record in saved["members"]:
-        if not (Path(record["run_dir"]) / "config.json").is_file():
-            return None
-    return saved
+        return False
+    return all((Path(record["run_dir"]) / "config.json").is_file() for record in saved["members"])
 
 
 @contextlib.contextmanager
@@ -107,58 +124,44 @@ def _reopen_run(m: Member, saved: dict[str, Any]) -> Any:
         yield run
 
 
-def _members(
+def build_members(
     configs: Sequence[RunConfig], output_dirs: Sequence[str | Path]
 ) -> tuple[list[Member], Any]:
-    """The members, each built as ``zoo train`` builds its run, over one datamodule."""
-    from zoo.data.vision import load_data
+    """The members, each built as ``zoo train`` builds its run, over one datamodule (loaded)."""
+    from zoo.data.checks import load_data
 
-    compositions = [_Composition(config, progress=False) for config in configs]
+    compositions = [Composition(config) for config in configs]
     for composition in compositions:
-        composition._check()
+        composition.check()
     first = compositions[0]
-    first._build_datamodule()
+    datamodule = first.build_datamodule()
     seeds = list(dict.fromkeys(int(c.seed) for c in configs))
     members = []
     for index, (composition, out) in enumerate(zip(compositions, output_dirs, strict=True)):
-        composition.datamodule = first.datamodule
-        composition._build_module(int(composition.config.seed))
+        composition.datamodule = datamodule
+        composition.build_module(int(composition.config.seed))
         row = seeds.index(int(composition.config.seed))
         members.append(Member(index, composition.config, Path(out), composition, seed_row=row))
-    load_data(first.datamodule, first.data_component, "fit")
-    if not getattr(first.datamodule, "in_memory", False):
+    load_data(datamodule, first.data_component, "fit")
+    if not getattr(datamodule, "in_memory", False):
         raise FusionUnavailable(
             f"{first.data_spec.name} is not served from memory (the in-memory data path), so "
             "each member's data order cannot be drawn as its own run draws it"
         )
     for composition in compositions:
-        composition._check_recipe()
-    return members, first.datamodule
+        composition.check_recipe()
+    return members, datamodule
 
 
 @contextlib.contextmanager
 def _create_run(m: Member, started: str, count: int) -> Any:
     composition = m.composition
-    record = composition._record(int(m.config.seed), started=started)
+    record = composition.record(int(m.config.seed), started=started)
     record["fused"] = {"members": count, "index": m.index}
-    specs = (composition.arch_spec, composition.act_spec, composition.data_spec)
-    names = "-".join(re.sub(r"[^A-Za-z0-9]+", "_", s.name).strip("_") for s in specs)
-    run = Run.create(m.slot, names, record)
+    run = Run.create(m.slot, composition.run_name(), record)
     run.checkpoint_dir.mkdir(parents=True, exist_ok=True)
     with run:
         yield run
-
-
-def _checkpoint_callback(run: Run) -> Any:
-    """The checkpoint callback a separate run would have: its state goes into the member's
-    checkpoints, so that ``zoo train --resume`` carries on its best score."""
-    from zoo.training.callbacks import EpochCheckpoint
-
-    return EpochCheckpoint(
-        dirpath=run.checkpoint_dir, filename="best", monitor="val_acc", mode="max",
-        auto_insert_metric_name=False, enable_version_counter=False,
-        save_on_train_epoch_end=False,
-    )  # fmt: skip
 
 
 class MemberDiagnostics(L.Callback):
@@ -210,44 +213,12 @@ class MemberDiagnostics(L.Callback):
 
 def _probe(datamodule: Any, size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The diagnostics' probe batch: the first ``size`` validation samples, as a run takes it."""
-    xs, ys, count = [], [], 0
+    from zoo.training.probing import first_samples
+
     with torch.random.fork_rng(devices=[]):
-        for x, y in datamodule.val_dataloader():
-            xs.append(x)
-            ys.append(y)
-            count += len(x)
-            if count >= size:
-                break
-    return torch.cat(xs)[:size], torch.cat(ys)[:size]
-
-
-def _trainer(config: RunConfig, checkpoint: Path, callbacks: list[Any], progress: bool) -> Any:
-    from zoo.training.callbacks import NullProfiler, ThrottledProgressBar
-    from zoo.training.checkpoints import AtomicCheckpointIO
-    from zoo.training.guard import LastCheckpoint, RunGuard
-
-    with _quiet_lightning(progress):
-        return L.Trainer(
-            max_epochs=config.epochs,
-            max_steps=config.max_steps,
-            accelerator=config.accelerator,
-            devices=1,
-            precision=config.precision,  # type: ignore[arg-type]
-            logger=False,
-            callbacks=[
-                LastCheckpoint(checkpoint),
-                *callbacks,
-                *([ThrottledProgressBar()] if progress else []),
-                RunGuard(checkpoint),
-            ],
-            default_root_dir=checkpoint.parent,
-            plugins=[AtomicCheckpointIO()],
-            enable_progress_bar=progress,
-            enable_model_summary=False,
-            num_sanity_val_steps=0,
-            accumulate_grad_batches=config.accumulate_grad_batches,
-            profiler=NullProfiler(),
-        )
+        samples = first_samples(datamodule.val_dataloader(), size)
+    assert samples is not None, "a fused group has validation data"
+    return samples
 
 
 def _fit(
@@ -260,17 +231,22 @@ def _fit(
     progress: bool,
     echo: Callable[[str], None],
 ) -> list[dict[str, Any]]:
-    from zoo.data.vision import load_data
+    from zoo.data.checks import load_data
     from zoo.training.diagnostics import DEFAULT_PROBE_SIZE
+    from zoo.training.guard import LastCheckpoint
 
     config = members[0].config
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     callbacks = [MemberDiagnostics(members, _probe(datamodule, DEFAULT_PROBE_SIZE))]
-    trainer = _trainer(config, checkpoint, callbacks, progress)
+    trainer = build_trainer(
+        config, callbacks=[LastCheckpoint(checkpoint), *callbacks], progress=progress,
+        root=checkpoint.parent, guard=checkpoint,
+        devices=1, strategy="auto", enable_model_summary=False, num_sanity_val_steps=0,
+    )  # fmt: skip
     batches = SeedBatches(train_loaders, lambda: trainer)
     started = time.perf_counter()
     try:
-        with _quiet_lightning(progress):
+        with quiet_lightning(progress):
             trainer.fit(
                 module,
                 train_dataloaders=batches,
@@ -279,9 +255,9 @@ def _fit(
                 weights_only=True,
             )
             seconds = time.perf_counter() - started
-            guard = next(cb for cb in trainer.callbacks if type(cb).__name__ == "RunGuard")
-            if guard.signum is not None:
-                raise TrainingInterrupted("stopped after training, before testing", guard.signum)
+            signum = stopped_by_signal(trainer)
+            if signum is not None:
+                raise TrainingInterrupted("stopped after training, before testing", signum)
             if any(m.alive and m.best_state is None for m in members):  # no validation yet
                 for m in members:
                     if m.alive and m.best_state is None:
@@ -289,7 +265,7 @@ def _fit(
                         m.best_state = {
                             k: v.detach().clone() for k, v in module.stack.state_of(m.index).items()
                         }
-                trainer.save_checkpoint(checkpoint)
+                trainer.save_checkpoint(checkpoint, weights_only=False)
             load_data(datamodule, members[0].composition.data_component, "test")
             _load_best(module, members)
             trainer.test(module, dataloaders=datamodule.test_dataloader(), verbose=False)
@@ -330,22 +306,12 @@ def _finish(m: Member, trainer: Any, seconds: float, echo: Callable[[str], None]
     test = m.rows[-1]
     m.run.metrics.append({**test, "epoch": trainer.current_epoch, "step": trainer.global_step})
     m.diagnostics.write_summary(m.run.path / SUMMARY_FILE)
-    c = m.composition
-    result = TrainResult(
-        test_acc=float(test["test_acc"]),
-        test_loss=float(test["test_loss"]),
-        train_seconds=round(seconds, 3),
-        run_dir=str(m.run.path),
-        checkpoint=str(m.run.best_checkpoint),
-        arch=str(c.arch_spec),
-        act=str(c.act_spec),
-        dataset=str(c.data_spec),
-        epochs=trainer.current_epoch,
-        steps=trainer.global_step,
-        seed=int(m.config.seed),
-        best_val_acc=m.best_score,
-        accelerator=type(trainer.accelerator).__name__.removesuffix("Accelerator").lower(),
-    )
+    result = train_result(
+        m.composition, trainer, m.run,
+        test_acc=float(test["test_acc"]), test_loss=float(test["test_loss"]),
+        train_seconds=round(seconds, 3), checkpoint=str(m.run.best_checkpoint),
+        seed=int(m.config.seed), best_val_acc=m.best_score,
+    )  # fmt: skip
     m.run.metrics.flush()
     m.run.finish(result.to_dict())
     outcome.update(status="finished", error=None, result=result.to_dict())

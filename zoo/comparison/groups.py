@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zoo.comparison.tasks import configure_plugins, failed_outcomes, thread_environment
-from zoo.errors import FusionUnavailable
+from zoo.errors import FusionUnavailable, RunDamagedError
 from zoo.runs.config import RunConfig
 
 if TYPE_CHECKING:
@@ -275,6 +275,8 @@ def _outcomes_of(
             raise ZooUsageError(reply["usage_error"])
         if "unavailable" in reply:
             raise FusionUnavailable(reply["unavailable"])
+        if "damaged" in reply:
+            raise RunDamagedError(reply["damaged"])
     for reply in replies:
         if "interrupted" in reply:
             raise TrainingInterrupted(reply["interrupted"], int(reply["signum"]))
@@ -301,6 +303,8 @@ def main(argv: Sequence[str]) -> int:
         reply, code = {"usage_error": str(error)}, 2
     except FusionUnavailable as error:
         reply, code = {"unavailable": str(error)}, 1
+    except RunDamagedError as error:  # stops the comparison: rerunning cannot mend it
+        reply, code = {"damaged": str(error)}, 1
     except Exception as error:  # the group failed as a whole: reported, not a traceback
         reply, code = {"error": f"{type(error).__name__}: {error}"}, 1
     print(json.dumps(reply))

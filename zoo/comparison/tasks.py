@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from zoo.errors import FusionUnavailable, TrainingInterrupted, ZooUsageError
+from zoo.errors import FusionUnavailable, RunDamagedError, TrainingInterrupted, ZooUsageError
 
 
 def plugin_args(plugins: Sequence[str], strict_plugins: bool) -> list[str]:
@@ -55,7 +55,7 @@ def run_here(
         echo(f"group {number}/{len(tasks)}: {describe()}")
         try:
             outcomes += task.train(echo) if hasattr(task, "train") else task()
-        except (ZooUsageError, FusionUnavailable, TrainingInterrupted):
+        except (ZooUsageError, FusionUnavailable, TrainingInterrupted, RunDamagedError):
             raise
         except Exception as error:  # the group failed as a whole: each of its runs failed
             outcomes += failed_outcomes(task, f"{type(error).__name__}: {error}")

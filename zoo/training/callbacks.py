@@ -82,3 +82,17 @@ class EpochCheckpoint(ModelCheckpoint):
         """``ModelCheckpoint``'s key for these settings (Lightning's names the class)."""
         key = super().state_key
         return ModelCheckpoint.__qualname__ + key.removeprefix(type(self).__qualname__)
+
+
+def best_checkpoint(run: Any) -> EpochCheckpoint:
+    """The checkpoint callback of a run (``run``: a :class:`zoo.runs.directory.Run`): its
+    ``checkpoints/best.ckpt``, the best ``val_acc`` so far, saved after validation."""
+    return EpochCheckpoint(
+        dirpath=run.checkpoint_dir,
+        filename="best",
+        monitor="val_acc",
+        mode="max",
+        auto_insert_metric_name=False,
+        enable_version_counter=False,  # best.ckpt is always the current best one
+        save_on_train_epoch_end=False,  # after validation, before LastCheckpoint saves
+    )

@@ -48,13 +48,10 @@ seeded run trains exactly as it does without diagnostics.
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import json
 import math
-import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,23 +62,27 @@ from lightning.pytorch.callbacks import Callback
 from torch import nn
 
 from zoo.plugin.components import activation_modules
+from zoo.training.probing import (
+    PREFIX,
+    Call,
+    Owner,
+    ProbeHooks,
+    by_unit,
+    eager,
+    first_samples,
+    parameter_norms,
+    parameter_owners,
+)
 
 #: Probe every this many optimizer steps by default: about 17 probes in an MNIST epoch of 860
 #: steps, costing a few per cent of the epoch (measured in the README).
 DEFAULT_INTERVAL = 50
 DEFAULT_PROBE_SIZE = 256
 DEFAULT_EPS = 0.01
-#: Metric-name prefix of everything the callback logs.
-PREFIX = "diag"
 SUMMARY_FILE = "diagnostics.json"
 
 _FAR = (1e4, 1e6)  # where asymptotes are read off
 _FAR_HALF = (1e3, 3e4)  # the same within float16's range
-
-#: A module holding trainable parameters of its own: ``(name, module, parameters)``.
-_Owner = tuple[str, nn.Module, list[nn.Parameter]]
-#: One call of an activation module: ``(label, module, input z, output a)``.
-_Call = tuple[str, nn.Module, torch.Tensor, torch.Tensor]
 
 
 class ActivationDiagnostics(Callback):
@@ -178,8 +179,8 @@ class ActivationDiagnostics(Callback):
         if parameter is not None:
             x = x.to(parameter.device, parameter.dtype if x.is_floating_point() else None)
             y = y.to(parameter.device)
-        owners = _parameter_owners(model)
-        hooks = _ProbeHooks(activation_modules(model), owners)
+        owners = parameter_owners(model)
+        hooks = ProbeHooks(activation_modules(model), owners)
         was_training = model.training
         model.eval()
         try:
@@ -201,13 +202,13 @@ class ActivationDiagnostics(Callback):
         model: nn.Module,
         x: torch.Tensor,
         y: torch.Tensor,
-        hooks: _ProbeHooks,
-        owners: Sequence[_Owner],
+        hooks: ProbeHooks,
+        owners: Sequence[Owner],
     ) -> dict[str, torch.Tensor]:
         """The probe's forward pass (eager, through ``hooks``, which it then removes) and its
         gradients, and the values of every activation layer and parameter owner from them."""
         # A compiled model (torch.compile) would skip the hooks: probe it eagerly.
-        with _eager(), torch.enable_grad():
+        with eager(), torch.enable_grad():
             try:
                 loss = self.loss_fn(model(x), y)
             finally:
@@ -219,12 +220,12 @@ class ActivationDiagnostics(Callback):
         p_grads = iter(grads[len(wanted) :])
         with torch.no_grad():
             values = self._layer_values(hooks.calls, z_grads)
-            values.update(_parameter_norms(owners, p_grads))
+            values.update(parameter_norms(owners, p_grads))
         return values
 
     def _layer_values(
         self,
-        calls: Sequence[_Call],
+        calls: Sequence[Call],
         z_grads: Any,
     ) -> dict[str, torch.Tensor]:
         values: dict[str, torch.Tensor] = {}
@@ -234,13 +235,13 @@ class ActivationDiagnostics(Callback):
         saturated_units = 0
         for label, module, z, a in calls:
             grad = next(z_grads) if z.requires_grad else None
-            outputs = _by_unit(a.detach())
+            outputs = by_unit(a.detach())
             units = outputs.shape[0]
             dead = (outputs == 0).all(dim=1)
             if grad is None and z.requires_grad:
                 dead = torch.ones_like(dead)  # the output reaches no loss: nothing is learned
             elif grad is not None:
-                dead = dead | (_by_unit(grad) == 0).all(dim=1)
+                dead = dead | (by_unit(grad) == 0).all(dim=1)
             values[f"{PREFIX}/dead/{label}"] = dead.float().mean()
             dead_total.append(dead.float().sum())
             units_total += units
@@ -301,18 +302,7 @@ class ActivationDiagnostics(Callback):
                 loader = trainer.train_dataloader
             if loader is None:
                 return None
-            xs: list[torch.Tensor] = []
-            ys: list[torch.Tensor] = []
-            count = 0
-            for batch in loader:
-                xs.append(batch[0])
-                ys.append(batch[1])
-                count += len(batch[0])
-                if count >= self.probe_size:
-                    break
-        if not xs:
-            return None
-        return torch.cat(xs)[: self.probe_size], torch.cat(ys)[: self.probe_size]
+            return first_samples(loader, self.probe_size)
 
     # -- output --------------------------------------------------------------------------------
 
@@ -334,90 +324,3 @@ class ActivationDiagnostics(Callback):
         from zoo.runs.files import write_atomically
 
         write_atomically(Path(path), json.dumps(self.summary(), indent=2) + "\n")
-
-
-def _eager() -> contextlib.AbstractContextManager[Any]:
-    if "torch._dynamo" not in sys.modules:  # nothing can be compiled; don't import it
-        return contextlib.nullcontext()
-    set_stance = getattr(torch.compiler, "set_stance", None)
-    return set_stance("force_eager") if set_stance is not None else contextlib.nullcontext()
-
-
-def _by_unit(tensor: torch.Tensor) -> torch.Tensor:
-    """(N, C, ...) -> (C, N·...): one row per unit (dimension 1), samples and positions pooled."""
-    if tensor.dim() < 2:
-        return tensor.reshape(1, -1)
-    return tensor.transpose(0, 1).reshape(tensor.shape[1], -1)
-
-
-def _norm(tensors: Sequence[torch.Tensor], like: torch.Tensor) -> torch.Tensor:
-    if not tensors:
-        return torch.zeros((), device=like.device)
-    return torch.linalg.vector_norm(torch.stack([t.float().norm() for t in tensors]))
-
-
-def _parameter_owners(model: nn.Module) -> list[_Owner]:
-    """The modules of ``model`` holding trainable parameters of their own, in module order."""
-    owners = [
-        (name, module, [p for p in module.parameters(recurse=False) if p.requires_grad])
-        for name, module in model.named_modules()
-    ]
-    return [(name, module, params) for name, module, params in owners if params]
-
-
-def _parameter_norms(owners: Sequence[_Owner], grads: Iterator[Any]) -> dict[str, torch.Tensor]:
-    """Per owner, the norm of its parameters' gradients (``grads``, in owner and parameter order;
-    None for one the loss does not reach) and of the parameters themselves."""
-    values: dict[str, torch.Tensor] = {}
-    for name, _, params in owners:
-        gs = [next(grads) for _ in params]
-        values[f"{PREFIX}/grad_norm/{name}"] = _norm([g for g in gs if g is not None], params[0])
-        values[f"{PREFIX}/weight_norm/{name}"] = _norm(params, params[0])
-    return values
-
-
-class _ProbeHooks:
-    """Forward hooks for one probe: each call of an activation module, with its input (the
-    pre-activation ``z``) and output ``a``, in ``calls``; the order in which the parameter owners
-    run in ``parameter_order``. :meth:`remove` takes the hooks off again."""
-
-    def __init__(
-        self, activations: Sequence[tuple[str, nn.Module]], owners: Sequence[_Owner]
-    ) -> None:
-        self.calls: list[_Call] = []
-        self.parameter_order: list[str] = []
-        self._pending: dict[int, list[torch.Tensor]] = {}
-        self._call_counts: dict[str, int] = {}
-        self._handles: list[Any] = []
-        for name, module in activations:
-            self._handles.append(module.register_forward_pre_hook(self._before))
-            self._handles.append(module.register_forward_hook(functools.partial(self._after, name)))
-        for name, module, _ in owners:
-            self._handles.append(module.register_forward_hook(functools.partial(self._ran, name)))
-
-    def remove(self) -> None:
-        """Take every hook off its module."""
-        for handle in self._handles:
-            handle.remove()
-
-    def _before(self, module: nn.Module, args: tuple[Any, ...]) -> Any:
-        if not args or not isinstance(args[0], torch.Tensor):
-            return None
-        self._pending.setdefault(id(module), []).append(args[0])
-        # An in-place activation (ReLU(inplace=True)) must not overwrite the tensor whose
-        # gradient we want, so it gets a copy.
-        return (args[0].clone(), *args[1:])
-
-    def _after(self, name: str, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
-        stack = self._pending.get(id(module))
-        if not stack or not isinstance(output, torch.Tensor):
-            return
-        count = self._call_counts[name] = self._call_counts.get(name, 0) + 1
-        label = name if count == 1 else f"{name}#{count}"
-        if count == 2:  # name the first call #1 too, now that there are several
-            self.calls[:] = [(f"{name}#1" if c[0] == name else c[0], *c[1:]) for c in self.calls]
-        self.calls.append((label, module, stack.pop(), output))
-
-    def _ran(self, name: str, module: nn.Module, args: Any, output: Any) -> None:
-        if name not in self.parameter_order:
-            self.parameter_order.append(name)
