@@ -19,8 +19,9 @@ import pytest
 import torch
 
 import zoo
+from tests.cli_helpers import run_zoo
 from tests.conftest import make_mnist_root, synthetic_digits, write_idx_labels
-from zoo.data.vision import label_problem
+from zoo.data.files import label_problem
 from zoo.text import printable
 from zoo.training.checkpoints import CheckpointError, read_checkpoint
 
@@ -29,23 +30,6 @@ N_TRAIN, N_TEST = 300, 100
 HINT = "(rerun with --traceback or ZOO_TRACEBACK=1 for the traceback)"
 #: Drops root's permission to ignore file modes, so that chmod 000 stops it too.
 DROP_DAC = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
-
-
-def run_zoo(
-    *args: str, prefix: list[str] | None = None, cwd: Path | None = None, **env: str
-) -> subprocess.CompletedProcess[str]:
-    environment = dict(os.environ)
-    for key in ("ZOO_TRACEBACK", "ZOO_PLUGINS", "ZOO_STRICT_PLUGINS"):
-        environment.pop(key, None)
-    environment.update(env)
-    return subprocess.run(
-        [*(prefix or []), sys.executable, "-m", "zoo", *args],
-        capture_output=True,
-        text=True,
-        env=environment,
-        cwd=cwd,
-        timeout=300,
-    )
 
 
 def train(data: Path, output: Path, *extra: str, **kwargs: object) -> subprocess.CompletedProcess:

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import subprocess
-import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,14 +22,10 @@ import pytest
 import torch
 
 import zoo
-from zoo.data.vision import (
-    BatchCollator,
-    ClassificationDataModule,
-    batch_problem,
-    check_datamodule,
-    checked_batches,
-    load_data,
-)
+from tests.cli_helpers import run_zoo
+from zoo.data import ClassificationDataModule
+from zoo.data.batches import BatchCollator, batch_problem
+from zoo.data.checks import check_datamodule, checked_batches, load_data
 from zoo.plugin.components import resolve
 
 #: A dataset of 8x8 grey images in three classes, each a bright band at its own rows; the
@@ -112,17 +106,7 @@ def write_bands(directory: Path, n_train: int = 240, n_test: int = 60) -> Path:
 
 
 def zoo_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    for key in ("ZOO_TRACEBACK", "ZOO_STRICT_PLUGINS"):
-        env.pop(key, None)
-    return subprocess.run(
-        [sys.executable, "-m", "zoo", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=600,
-    )
+    return run_zoo(*args, cwd=cwd, timeout=600, OMP_NUM_THREADS="1")
 
 
 def train(plugin: Path, data: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -27,7 +27,8 @@ from torchvision import transforms
 from torchvision.datasets import MNIST, VisionDataset
 
 import zoo
-from zoo.data.vision import EpochSampler, InMemoryLoader, VisionDataModule
+from zoo.data.loaders import EpochSampler, InMemoryLoader
+from zoo.data.vision import VisionDataModule
 from zoo.training.callbacks import EpochCheckpoint
 from zoo.training.module import ZooClassifier
 from zoo.training.recipe import create_optimizer

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from zoo.data.vision import check_datamodule, checked_batches, load_data
+from zoo.data.checks import check_datamodule, checked_batches, load_data
 from zoo.errors import ZooError, ZooUsageError, component_label
 from zoo.plugin.components import DEFAULT_BATCH_SIZE, resolve
 from zoo.plugin.loading import plugin_of
