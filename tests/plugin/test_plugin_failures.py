@@ -19,6 +19,8 @@ from typing import NamedTuple
 
 import pytest
 
+from zoo.errors import INTERRUPTED_MESSAGE
+
 PLUGIN = "(plugin 'failing', zoo-failing 0.1)"
 HINT = (
     "(an error in the plugin's code: rerun with --traceback or ZOO_TRACEBACK=1 for the traceback)"
@@ -350,8 +352,8 @@ def test_system_exit_and_keyboard_interrupt_are_not_wrapped(outcomes: dict[str, 
     assert exited.returncode == 3, exited.stderr
     assert "Error" not in exited.stderr
     interrupted = outcomes["interrupt"].completed
-    assert interrupted.returncode == 1, interrupted.stderr
-    assert interrupted.stderr.splitlines()[-1] == "Aborted!"  # click's answer to Ctrl+C
+    assert interrupted.returncode == 130, interrupted.stderr  # as for Ctrl+C anywhere
+    assert interrupted.stderr.splitlines()[-1] == INTERRUPTED_MESSAGE
     assert "failed to build" not in interrupted.stderr
 
 
