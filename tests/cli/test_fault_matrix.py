@@ -43,6 +43,7 @@ from typing import NamedTuple
 
 import pytest
 
+from tests import cli_helpers
 from tests.conftest import make_mnist_root
 
 TINY = "mnist:val_size=100"
@@ -187,11 +188,7 @@ CONFIG_FILES: dict[str, bytes] = {
 
 def zoo_env(home: Path) -> dict[str, str]:
     """The caller's environment, without the variables that change what zoo prints or loads."""
-    env = dict(os.environ)
-    for key in ("ZOO_TRACEBACK", "ZOO_PLUGINS", "ZOO_STRICT_PLUGINS"):
-        env.pop(key, None)
-    env["XDG_CACHE_HOME"] = str(home / "cache")  # never the user's cache
-    return env
+    return cli_helpers.zoo_env(XDG_CACHE_HOME=str(home / "cache"))  # never the user's cache
 
 
 class Unavailable(Exception):
@@ -445,10 +442,7 @@ def test_fault(
 
 
 def run_zoo(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "zoo", *args],
-        capture_output=True, text=True, env=zoo_env(cwd), cwd=cwd, timeout=300,
-    )  # fmt: skip
+    return cli_helpers.run_zoo(*args, cwd=cwd, XDG_CACHE_HOME=str(cwd / "cache"))
 
 
 def test_zoo_runs_lists_an_unreadable_run_with_its_reason_and_the_others_normally(

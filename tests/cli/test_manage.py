@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import cli_helpers
 from tests.conftest import MNIST_FILES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,20 +40,8 @@ def run_zoo(
     *args: str, site: Path | None = None, stdin: str | None = None, **env: str
 ) -> subprocess.CompletedProcess[str]:
     """``zoo ARGS`` in a subprocess, with ``site`` on PYTHONPATH and pip kept offline."""
-    environment = {key: value for key, value in os.environ.items() if key not in _UNSET}
-    environment["PIP_NO_INDEX"] = "1"
-    if site is not None:
-        path = [str(site), *filter(None, [environment.get("PYTHONPATH")])]
-        environment["PYTHONPATH"] = os.pathsep.join(path)
-    environment.update(env)
-    return subprocess.run(
-        [sys.executable, "-m", "zoo", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=environment,
-        timeout=300,
-    )
+    env = {"PIP_NO_INDEX": "1", **env}
+    return cli_helpers.run_zoo(*args, site=site, stdin=stdin, unset=_UNSET, **env)
 
 
 def pip_into(site: Path) -> dict[str, str]:

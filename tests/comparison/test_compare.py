@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from tests.cli_helpers import run_zoo
 from tests.test_plots import assert_real_picture
 from zoo.cli import cli
 from zoo.comparison.compare import ComparisonPlan, compare
@@ -40,12 +41,7 @@ def _viridis(position: float) -> tuple[float, ...]:
 
 
 def _compare(args: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "zoo", "compare", *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return run_zoo("compare", *args, timeout=600)
 
 
 @pytest.fixture(scope="module")

@@ -8,13 +8,13 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.cli_helpers import zoo_command
 from tests.comparison import listening
 
 TINY = "mnist:val_size=100"
@@ -31,7 +31,7 @@ def _compare(tiny_mnist: Path, out: Path, *extra: str) -> dict:
 def _command(tiny_mnist: Path, out: Path, *extra: str) -> list[str]:
     args = ["--act", "relu", "--act", "tanh", "--seeds", "2", "--epochs", "1", "--dataset", TINY]
     args += ["--data-dir", str(tiny_mnist), "--output-dir", str(out), "--json", *extra]
-    return [sys.executable, "-m", "zoo", "compare", *args]
+    return zoo_command("compare", *args)
 
 
 def _compare_on_local_ray(tiny_mnist: Path, out: Path, *extra: str) -> dict:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -12,6 +10,7 @@ import pytest
 import torch
 
 import zoo
+from tests.cli_helpers import run_zoo
 from tests.conftest import MNIST_FILES, synthetic_digits
 from zoo.paths import resolve_data_dir
 
@@ -101,13 +100,10 @@ def test_missing_data_without_network_is_a_clear_error(
 
 def test_missing_data_from_the_cli_exits_1_without_traceback(tmp_path: Path) -> None:
     started = time.monotonic()
-    completed = subprocess.run(
-        [sys.executable, "-m", "zoo", "train", "--epochs", "1", "--output-dir", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        env=_offline_env(tmp_path),
-        timeout=120,
-    )
+    completed = run_zoo(
+        "train", "--epochs", "1", "--output-dir", str(tmp_path),
+        env=_offline_env(tmp_path), timeout=120,
+    )  # fmt: skip
     assert completed.returncode == 1, completed.stderr
     assert "Traceback" not in completed.stderr
     assert "Expected files" in completed.stderr

@@ -10,7 +10,6 @@ are about those plugins only, so the tests pass whatever else is installed.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from pathlib import Path
 import pytest
 
 import zoo
+from tests.cli_helpers import run_zoo, zoo_env
 from zoo.plugin import hookspecs
 
 #: The hooks zoo has: what an "unknown hook" message must list, and nothing else.
@@ -38,35 +38,6 @@ WIGGLE = """
     def register_activations(register):
         register("wiggle", wiggle, summary="a test activation")
     """
-
-
-def zoo_env(site: Path | None = None, **env: str) -> dict[str, str]:
-    """The environment of a `zoo` subprocess: no plugin controls of ours leak in."""
-    environment = dict(os.environ)
-    for key in (
-        "ZOO_DISABLE_PLUGIN_AUTOLOAD",
-        "ZOO_PLUGINS",
-        "ZOO_STRICT_PLUGINS",
-        "ZOO_DEBUG_PLUGINS",
-        "ZOO_TRACEBACK",
-    ):
-        environment.pop(key, None)
-    if site is not None:
-        environment["PYTHONPATH"] = os.pathsep.join(
-            [str(site), *filter(None, [environment.get("PYTHONPATH")])]
-        )
-    environment.update(env)
-    return environment
-
-
-def run_zoo(*args: str, site: Path | None = None, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "zoo", *args],
-        capture_output=True,
-        text=True,
-        env=zoo_env(site, **env),
-        timeout=300,
-    )
 
 
 def write_plugin(directory: Path, name: str, code: str) -> Path:

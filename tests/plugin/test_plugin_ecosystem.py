@@ -17,27 +17,10 @@ from pathlib import Path
 import pytest
 
 import zoo
+from tests.cli_helpers import run_zoo
 
 ROOT = Path(__file__).resolve().parents[2]
 SNAKE = ROOT / "examples" / "zoo-snake"
-
-
-def run_zoo(*args: str, site: Path | None = None, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = dict(os.environ)
-    for key in ("ZOO_DISABLE_PLUGIN_AUTOLOAD", "ZOO_PLUGINS", "ZOO_STRICT_PLUGINS"):
-        environment.pop(key, None)
-    if site is not None:
-        environment["PYTHONPATH"] = os.pathsep.join(
-            [str(site), *filter(None, [environment.get("PYTHONPATH")])]
-        )
-    environment.update(env)
-    return subprocess.run(
-        [sys.executable, "-m", "zoo", *args],
-        capture_output=True,
-        text=True,
-        env=environment,
-        timeout=300,
-    )
 
 
 def install_fake_distribution(site: Path, dist: str, module: str, code: str) -> None:

@@ -8,11 +8,12 @@ import csv
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+
+from tests.cli_helpers import run_zoo
 
 TINY = "mnist:val_size=100"
 #: SGD at this rate learns the small data in its first epoch, then diverges: every resumed
@@ -21,9 +22,7 @@ UNSTABLE = ("--optimizer", "sgd", "--lr", "0.3")
 
 
 def zoo(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "zoo", *args], capture_output=True, text=True, timeout=300
-    )
+    return run_zoo(*args)
 
 
 def train(data: Path, output: Path, *extra: str) -> Path:

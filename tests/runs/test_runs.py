@@ -8,21 +8,17 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 import zoo
+from tests.cli_helpers import zoo_command
 from zoo.runs.directory import Run
 from zoo.runs.reading import list_runs, read_results, read_run
 
 TINY = "mnist:val_size=100"
-
-
-def zoo_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "zoo", *args]
 
 
 def train_args(data: Path, output: Path, *extra: str) -> list[str]:

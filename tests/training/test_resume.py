@@ -20,6 +20,7 @@ import pytest
 import torch
 
 import zoo
+from tests.cli_helpers import zoo_command
 from tests.conftest import make_mnist_root
 
 BATCH = 16  # 1000 training samples: 63 steps an epoch, a logged step row every 50 steps
@@ -158,7 +159,7 @@ def test_a_resumed_run_keeps_what_it_computes(data: Path, tmp_path: Path) -> Non
 
 
 def zoo_train(*args: str) -> list[str]:
-    return [sys.executable, "-m", "zoo", "train", *args]
+    return zoo_command("train", *args)
 
 
 def wait_for(condition: Any, process: subprocess.Popen[str], timeout: float = 240) -> None:

@@ -8,7 +8,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
@@ -16,13 +15,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.cli_helpers import zoo_command
 from zoo.training.checkpoints import load_model
 
 TINY = "mnist:val_size=100"
-
-
-def zoo_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "zoo", *args]
 
 
 def train_args(data: Path, output: Path, *extra: str) -> list[str]:
