@@ -137,13 +137,8 @@ class ActivationDiagnostics(Callback):
             self._record(trainer, pl_module)
 
     def on_train_batch_end(
-        self,
-        trainer: L.Trainer,
-        pl_module: L.LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
-    ) -> None:
+        self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any
+    ) -> None:  # args: the step's outputs, batch and batch index
         if trainer.global_step % self.interval == 0:
             self._record(trainer, pl_module)
 
