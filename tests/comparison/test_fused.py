@@ -1,8 +1,6 @@
 """Fused training: :class:`zoo.comparison.stacking.ModelStack` (fused Linear layers, or vmap), one
-optimizer
-over the stacked parameters, :func:`zoo.comparison.fused_training.train_fused` and ``zoo
-compare``'s fused
-default, each member being exactly the run ``zoo train --seed K`` makes.
+optimizer over the stacked parameters, :func:`zoo.comparison.fused_training.train_fused` and
+``zoo compare``'s fused default, each member being exactly the run ``zoo train --seed K`` makes.
 
 Real runs on the small MNIST-format data of ``tiny_mnist`` (500 training images: 8 steps an
 epoch at batch size 64). The comparisons are real ``zoo`` processes; the commands that only read

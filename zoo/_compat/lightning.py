@@ -1,8 +1,7 @@
 """Lightning's internals that exact resume reads, each read checked with the versions in
-:data:`CHECKED_WITH` (``tests/test_lightning_internals.py`` checks that each still holds in a
-real fit). Unlike the internals patched for speed in :mod:`zoo._compat.speedups`, which are
-optional,
-these reads have no plain fallback: exact resume needs them.
+:data:`CHECKED_WITH` (``tests/training/test_lightning_internals.py`` checks that each still holds
+in a real fit). Unlike the internals patched for speed in :mod:`zoo._compat.speedups`, which are
+optional, these reads have no plain fallback: exact resume needs them.
 
 A resumed run must continue its epoch exactly where it stopped: the data order of the epoch
 and how many of its batches were trained. Lightning keeps both in its loop progress counters,

@@ -31,9 +31,9 @@ than the 1.15-1.4 s they took with all on, in five runs on a shared 2-core machi
 * ``throttled_redraws``: the progress bar redrawn at most every ``interval`` seconds, not every
   ``refresh_rate`` steps (≈70-120 µs against Lightning's default, a redraw every step).
 
-:func:`applied` says which are in effect. ``tests/test_lightning_internals.py`` checks that each
-assumption still holds on the installed versions, and that training without the speed-ups
-gives the same results. (The loop progress that exact resume reads is in
+:func:`applied` says which are in effect. ``tests/training/test_lightning_internals.py`` checks
+that each assumption still holds on the installed versions, and that training without the
+speed-ups gives the same results. (The loop progress that exact resume reads is in
 :mod:`zoo._compat.lightning`.)
 """
 
@@ -54,7 +54,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 
 #: The Lightning and torch versions (major.minor) the speed-ups were measured with; with any
-#: other, none is applied. To add one: run tests/test_lightning_internals.py and
+#: other, none is applied. To add one: run tests/training/test_lightning_internals.py and
 #: benchmarks/speedups.py with it.
 MEASURED_WITH: dict[str, tuple[str, ...]] = {"lightning": ("2.6",), "torch": ("2.14",)}
 

@@ -2,11 +2,10 @@
 and recipe (activations x seeds), stepped together in one Lightning run.
 
 Each member is exactly the run it stands for. Its seed gives it the initial weights of
-``zoo train --seed k`` (the same :class:`~zoo.training.module.ZooClassifier` is built, seeded the
-same
-way) and that run's data order (each distinct seed draws its own permutation of the training
-split, as :class:`zoo.data.loaders.EpochSampler` does for one run). It has an ordinary run
-directory: ``config.json``, ``metrics.csv``, ``diagnostics.json``, ``results.json`` and
+``zoo train --seed k`` (the same :class:`~zoo.training.module.ZooClassifier` is built, seeded
+the same way) and that run's data order (each distinct seed draws its own permutation of the
+training split, as :class:`zoo.data.loaders.EpochSampler` does for one run). It has an ordinary
+run directory: ``config.json``, ``metrics.csv``, ``diagnostics.json``, ``results.json`` and
 ``checkpoints/best.ckpt`` and ``last.ckpt``, which are ordinary Lightning checkpoints of its own
 ``ZooClassifier``: ``zoo evaluate``, ``zoo predict`` and ``zoo train --resume`` take them.
 

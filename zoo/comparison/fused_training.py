@@ -166,9 +166,8 @@ def _create_run(m: Member, started: str, count: int) -> Any:
 
 class MemberDiagnostics(L.Callback):
     """Each living member's diagnostics (:class:`zoo.training.diagnostics.ActivationDiagnostics`),
-    probed
-    on its own model when a separate run probes it: at the start, every ``interval`` steps, at
-    each epoch's end and at the end of training."""
+    probed on its own model when a separate run probes it: at the start, every ``interval``
+    steps, at each epoch's end and at the end of training."""
 
     def __init__(self, members: Sequence[Member], probe: tuple[torch.Tensor, torch.Tensor]):
         from zoo.training.diagnostics import ActivationDiagnostics

@@ -32,12 +32,11 @@ the run's loggers (``metrics.csv`` for ``zoo train``) one row of values per prob
     The same fractions over all activation layers together, weighted by units.
 
 Activation layers are found generically: they are the modules the architecture built with the
-``act`` factory it was given (:func:`zoo.plugin.components.activation_modules`), whatever the
-architecture and
-the activation. A module called several times in one forward pass is measured per call
-(``<layer>#1``, ``<layer>#2`` …). Layers are named by their module path in the LightningModule
-(``model.2``), and listed in forward order in ``diagnostics.json``, which the callback writes next
-to ``metrics.csv`` with its settings and the seconds it spent.
+``act`` factory it was given (:func:`zoo.plugin.components.activation_modules`), whatever
+the architecture and the activation. A module called several times in one forward pass is
+measured per call (``<layer>#1``, ``<layer>#2`` …). Layers are named by their module path in the
+LightningModule (``model.2``), and listed in forward order in ``diagnostics.json``, which the
+callback writes next to ``metrics.csv`` with its settings and the seconds it spent.
 
 The probe is the first ``probe_size`` samples of the validation loader (the training loader if
 there is none), fixed for the whole run, run in eval mode with the model's loss

@@ -5,9 +5,9 @@ Nothing costs per step what it need not: the epoch metrics are sums kept on the 
 ``.item()`` and no host-device sync per step), per-step values are logged only on the steps
 Lightning writes to its loggers (every ``log_every_n_steps``), and the built-in optimizers use
 torch's fused kernels where the parameters' device and dtype have them. What saves time by
-relying on Lightning's or torch's internals is applied through :mod:`zoo._compat.speedups`; the
-Trainer's
-checkpoint callback, progress bar and profiler are in :mod:`zoo.training.callbacks`.
+relying on Lightning's or torch's internals is applied through :mod:`zoo._compat.speedups`;
+the Trainer's checkpoint callback, progress bar and profiler are in
+:mod:`zoo.training.callbacks`.
 """
 
 from __future__ import annotations
