@@ -11,7 +11,7 @@ from zoo.errors import UnknownComponentError
 from zoo.weights.checkpoint import checkpoint_of
 from zoo.weights.errors import WeightsUsageError
 from zoo.weights.files import HUB_PREFIX
-from zoo.weights.loading import CONFIG_FILE, load_weights
+from zoo.weights.loading import CONFIG_FILE, WEIGHTS_FILE, load_weights
 
 
 def open_weights(source: str | os.PathLike[str]) -> tuple[str, Any] | None:
@@ -20,7 +20,10 @@ def open_weights(source: str | os.PathLike[str]) -> tuple[str, Any] | None:
     normalisation. A path that is nothing at all is a :class:`WeightsUsageError`."""
     text = os.fspath(source)
     path = Path(text).expanduser()
-    exported = text.startswith(HUB_PREFIX) or (path.is_dir() and (path / CONFIG_FILE).is_file())
+    # A run directory has a config.json too: an export is told apart by its weights file.
+    exported = text.startswith(HUB_PREFIX) or (
+        path.is_dir() and (path / CONFIG_FILE).is_file() and (path / WEIGHTS_FILE).is_file()
+    )
     if not exported and (path.exists() or checkpoint_of(path) is not None):
         return None  # a run directory or a checkpoint file
     try:
