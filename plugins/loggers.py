@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import zoo
+from zoo._compat import wandb as wandb_compat
 
 #: The experiment (MLflow) and project (W&B) runs go to unless the spec names another.
 DEFAULT_PROJECT = "lightning-zoo"
@@ -231,7 +232,7 @@ class _WandbRun(_RunHyperparameters):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Lightning (2.6) passes anonymous=None to wandb.init, which W&B (0.31) warns about.
-        zoo.drop_wandb_anonymous(self)
+        wandb_compat.drop_wandb_anonymous(self)
 
     @property
     def experiment(self) -> Any:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import zoo
 from zoo import ComponentSpecError, DataNotFoundError
+from zoo._compat import timm as timm_compat
 from zoo.plugins.activations import default_activation_class
 
 if TYPE_CHECKING:
@@ -33,10 +34,10 @@ def model_names() -> dict[str, str]:
     """Every timm model name, with a summary naming its timm module.
 
     Read from timm's sources without importing timm (about 20 ms instead of seconds) where zoo
-    checked that this works for the installed timm (``zoo.timm_registry``); a test checks the
+    checked that this works for the installed timm (``zoo._compat.timm``); a test checks the
     result equals ``timm.list_models()``. Elsewhere, ``timm.list_models()`` it is.
     """
-    modules = zoo.timm_registry("models")
+    modules = timm_compat.timm_registry("models")
     if modules:
         return {name: f"timm model from timm.models.{stem}" for name, stem in modules.items()}
     import timm

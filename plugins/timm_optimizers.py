@@ -2,7 +2,7 @@
 optimizer family ``timm/<name>`` (registered by :mod:`zoo.plugins.optimizers`).
 
 The family's names are read from timm's sources without importing timm (or torch) where zoo
-checked that this works for the installed timm (``zoo.timm_registry``); elsewhere timm is
+checked that this works for the installed timm (``zoo._compat.timm``); elsewhere timm is
 imported and asked. timm is imported only when an optimizer is built.
 """
 
@@ -12,7 +12,7 @@ import functools
 import importlib.util
 from typing import TYPE_CHECKING, Any
 
-import zoo
+from zoo._compat import timm as timm_compat
 
 if TYPE_CHECKING:
     import torch
@@ -58,7 +58,7 @@ def timm_optimizer_names() -> dict[str, str]:
     """Every optimizer timm lists, with its description, less the second-order ones and those
     whose package (apex, bitsandbytes) is not installed. A test checks the result against
     ``timm.optim.list_optimizers()``."""
-    infos = zoo.timm_registry("optimizers")
+    infos = timm_compat.timm_registry("optimizers")
     if not infos:
         return _ask_timm()
     return {name: _family_summary(info) for name, info in infos.items() if _usable(info)}

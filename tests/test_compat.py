@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-import zoo
 from zoo._compat import ray as ray_compat
 from zoo._compat import timm as timm_compat
 from zoo._compat import wandb as wandb_compat
@@ -39,11 +38,6 @@ def test_importing_the_gates_imports_no_library() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert completed.stdout.strip() == "[]"
-
-
-def test_the_face_exports_the_gates_for_the_built_in_plugins() -> None:
-    assert zoo.timm_registry is timm_compat.timm_registry
-    assert zoo.drop_wandb_anonymous is wandb_compat.drop_wandb_anonymous
 
 
 # -- timm --------------------------------------------------------------------------------------

@@ -125,9 +125,6 @@ _LAZY: dict[str, str] = {
     "activation_curve": "zoo.plots",
     "plot_activations": "zoo.plots",
     "plot_run": "zoo.plots",
-    # gated uses of third-party internals, for the built-in plugins (zoo._compat)
-    "drop_wandb_anonymous": "zoo._compat.wandb",
-    "timm_registry": "zoo._compat.timm",
 }
 
 
