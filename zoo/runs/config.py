@@ -125,6 +125,14 @@ class RunConfig:
         default=False,
         metadata=_option("Log dead/saturated units and gradient/weight norms per layer."),
     )
+    init_weights: str | None = field(
+        default=None,
+        metadata=_option(
+            "Start from trained weights: a weights name (zoo list weights), an exported "
+            "directory or hf-hub:OWNER/REPO; same --arch and --act; a fresh head when the "
+            "number of classes differs."
+        ),
+    )
 
     def __post_init__(self) -> None:
         if isinstance(self.data_dir, os.PathLike):  # a path, kept as the string it spells

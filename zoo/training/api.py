@@ -53,6 +53,7 @@ def train(
     strategy: str = "auto",
     num_nodes: int = 1,
     diagnostics: bool = False,
+    init_weights: str | None = None,
     output_dir: str | os.PathLike[str] = DEFAULT_OUTPUT_DIR,
     progress: bool = True,
     trainer_options: dict[str, Any] | None = None,
@@ -113,7 +114,7 @@ def _resume(path: str | os.PathLike[str], changes: dict[str, Any], **options: An
     if path.is_file() and path.suffix == ".ckpt":
         path = path.parent.parent  # a run's checkpoints/last.ckpt names its run
     config = _resumed_config(path, changes)
-    return RunTraining(Composition(config), **options).resume(path)
+    return RunTraining(Composition(config, resuming=True), **options).resume(path)
 
 
 def _resumed_config(path: Path, changes: dict[str, Any]) -> RunConfig:

@@ -29,10 +29,13 @@ class Composition:
     loggers); after :meth:`build_datamodule`: ``datamodule`` (runs built over one datamodule
     share it by setting this attribute); after :meth:`build_module`: ``module``."""
 
-    def __init__(self, config: RunConfig) -> None:
+    def __init__(self, config: RunConfig, resuming: bool = False) -> None:
         self.config = config
         self.datamodule: Any = None
         self.module: Any = None
+        # A resumed run's weights come from its checkpoint: --init-weights acts at the start only.
+        self.resuming = resuming
+        self.init_entry: Any = None
 
     def check(self) -> None:
         """Resolve every component (a :class:`~zoo.errors.ZooUsageError` for a bad name or
@@ -49,6 +52,10 @@ class Composition:
             "augment": [resolve("augmentation", spec) for spec in c.augment],
             "logger": [resolve("logger", spec) for spec in c.logger],
         }
+        if c.init_weights and not self.resuming:
+            from zoo.weights.init import check_init_weights
+
+            self.init_entry = check_init_weights(c.init_weights, self.arch_spec, self.act_spec)
         check_trainer_settings(c)
 
     def build(self, seed: int) -> None:
@@ -107,6 +114,10 @@ class Composition:
 
             mean, std = _normalisation(self.datamodule)
             self.module.augmenter = BatchAugmenter(c.augment, mean, std, seed)
+        if self.init_entry is not None:
+            from zoo.weights.init import init_from_weights
+
+            init_from_weights(self.module.model, self.init_entry, shape, classes)
         return self.module
 
     def check_recipe(self) -> None:
@@ -142,6 +153,7 @@ class Composition:
             "versions": versions(),
             "started": started,
             "pid": os.getpid(),
+            **({"init_weights": _init_record(self.init_entry)} if self.init_entry else {}),
         }  # fmt: skip
 
     def metadata(self) -> dict[str, Any]:
@@ -169,6 +181,11 @@ def _normalisation(datamodule: Any) -> tuple[tuple[float, ...], tuple[float, ...
     mean = getattr(datamodule, "mean", None) or (0.0,) * channels
     std = getattr(datamodule, "std", None) or (1.0,) * channels
     return tuple(float(m) for m in mean), tuple(float(s) for s in std)
+
+
+def _init_record(entry: Any) -> dict[str, Any]:
+    """What config.json records of the weights a run started from."""
+    return {"name": entry.name, "location": entry.location, "sha256": entry.sha256}
 
 
 def is_main_process() -> bool:
