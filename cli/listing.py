@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -11,7 +12,7 @@ from zoo.cli.options import json_option
 from zoo.plugin.loading import plugin_of
 from zoo.plugin.registry import KINDS
 from zoo.text import printable
-from zoo.weights.listing import details
+from zoo.weights.listing import details as weights_details
 from zoo.weights.listing import summary as weights_summary
 
 #: ``zoo list KIND`` takes the plural of every kind of component.
@@ -39,15 +40,34 @@ Examples:
   zoo list optimizers
   zoo list datasets --json
   zoo list weights
+  zoo list architectures -l
+  zoo list architectures -l --dataset cifar10 --json
 """,
 )
 @click.argument("kind_or_pattern", required=False, metavar="[KIND]")
 @click.argument("pattern", required=False)
+@click.option(
+    "-l",
+    "--details",
+    is_flag=True,
+    help="Architectures: also their parameters, FLOPs per image and weights size with their "
+    "defaults on --dataset's input (measured on the meta device: imports torch, takes seconds).",
+)
+@click.option(
+    "--dataset",
+    default="mnist",
+    show_default=True,
+    metavar="SPEC",
+    help="With -l: the dataset whose input shape and classes the costs are measured on.",
+)
 @json_option("Print a JSON list instead of a table.")
-def list_command(kind_or_pattern: str | None, pattern: str | None, as_json: bool) -> None:
+def list_command(
+    kind_or_pattern: str | None, pattern: str | None, details: bool, dataset: str, as_json: bool
+) -> None:
     """List registered components. KIND is activations, architectures, datasets, optimizers,
     schedulers, augmentations, loggers or weights (all of them if left out); PATTERN is an fnmatch
-    pattern, matched case-insensitively, '-' and '_' ignored."""
+    pattern, matched case-insensitively, '-' and '_' ignored. Weights always show their cost and
+    accuracy; architectures with -l."""
     kinds = list(_KINDS)
     if kind_or_pattern is not None:
         kind = kind_or_pattern.lower()
@@ -61,6 +81,11 @@ def list_command(kind_or_pattern: str | None, pattern: str | None, as_json: bool
                 f"{kind_or_pattern!r} is not one of {', '.join(_KINDS)}", param_hint="KIND"
             )
     found = {kind: zoo.list_components(_KINDS[kind], pattern) for kind in kinds}
+    cost: dict[str, Any] = {}
+    if details and "architectures" in found:
+        from zoo.weights.cost import costs
+
+        cost = costs(found["architectures"], dataset)
     if as_json:
         rows = [
             {
@@ -70,7 +95,8 @@ def list_command(kind_or_pattern: str | None, pattern: str | None, as_json: bool
                 "plugin": component.plugin,
                 "source": _source(component),
                 "summary": component.summary,
-                **details(component),
+                **weights_details(component),
+                **({"cost": cost[component.name].to_dict()} if component.name in cost else {}),
             }
             for components in found.values()
             for component in components
@@ -90,4 +116,6 @@ def list_command(kind_or_pattern: str | None, pattern: str | None, as_json: bool
         source_width = max(len(s) for s in sources)
         for name, source, component in zip(names, sources, components, strict=True):
             summary = printable(weights_summary(component))
+            if kind == "architectures" and component.name in cost:
+                summary = f"{printable(cost[component.name].describe())}; {summary}"
             click.echo(f"  {name:<{name_width}}  {source:<{source_width}}  {summary}")

@@ -17,6 +17,30 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.2%}"
 
 
+def _cost(run: RunInfo) -> dict[str, int | None]:
+    """A run's parameter count (its results.json, from training) and the size of its best
+    checkpoint in bytes (optimizer state included), read from its files without torch."""
+    from zoo.runs.reading import read_results
+
+    results = read_results(run.run_dir) or {}
+    params = results.get("num_params")
+    best = Path(run.run_dir) / "checkpoints" / "best.ckpt"
+    try:
+        size: int | None = best.stat().st_size
+    except OSError:
+        size = None
+    return {
+        "num_params": params if isinstance(params, int) and not isinstance(params, bool) else None,
+        "checkpoint_size": size,
+    }
+
+
+def _count(value: int | None) -> str:
+    from zoo.weights.entry import human
+
+    return "-" if value is None else human(value)
+
+
 @click.command(
     "runs",
     epilog="""\b
@@ -30,20 +54,20 @@ Examples:
 def runs_command(directory: str, as_json: bool) -> None:
     """List the runs in DIRECTORY (default ./runs) and in its folders (a comparison's
     output): components, status (finished, interrupted, failed, running, unreadable), best
-    validation accuracy and test accuracy."""
+    validation accuracy, test accuracy, parameters and the size of the best checkpoint."""
     from zoo.runs.reading import list_runs
 
     if not Path(directory).is_dir():
         raise click.BadParameter(f"{directory!r} is not a directory", param_hint="DIRECTORY")
     runs = list_runs(directory)
     if as_json:
-        click.echo(json.dumps([run.to_dict() for run in runs], indent=2))
+        click.echo(json.dumps([{**run.to_dict(), **_cost(run)} for run in runs], indent=2))
         return
     if not runs:
         click.echo(f"no runs in {directory}")
         return
     rows = [_row(run, Path(directory)) for run in runs]
-    header = ("RUN", "COMPONENTS", "STATUS", "BEST VAL", "TEST")
+    header = ("RUN", "COMPONENTS", "STATUS", "BEST VAL", "TEST", "PARAMS", "CKPT")
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     for row, run in zip([header, *rows], [None, *runs], strict=True):
         cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
@@ -54,12 +78,15 @@ def runs_command(directory: str, as_json: bool) -> None:
 
 def _row(run: RunInfo, directory: Path) -> tuple[str, ...]:
     components = "-" if run.arch is None else f"{run.arch} + {run.act} on {run.dataset}"
+    cost = _cost(run)
     return (
         printable(Path(run.run_dir).relative_to(directory).as_posix()),  # a comparison's: slot/run
         printable(components),
         printable(run.status),
         _pct(run.best_val_acc),
         _pct(run.test_acc),
+        _count(cost["num_params"]),
+        "-" if cost["checkpoint_size"] is None else f"{_count(cost['checkpoint_size'])}B",
     )
 
 

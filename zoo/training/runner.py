@@ -50,6 +50,7 @@ class TrainResult:
     seed: int
     best_val_acc: float | None
     accelerator: str
+    num_params: int | None = None  # of the model, counted before training (none in older runs)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -149,8 +150,9 @@ class RunTraining:
         if run.record.get("status") != "finished" or results is None:
             return
         try:
-            result = TrainResult(**{k: results[k] for k in TrainResult.__dataclass_fields__})
-        except KeyError:
+            fields = TrainResult.__dataclass_fields__
+            result = TrainResult(**{k: results[k] for k in fields if k in results})
+        except TypeError:
             return  # results.json is not ours: train and test again
         epochs, steps = result.epochs, result.steps
         step_limit = self.config.max_steps
@@ -165,6 +167,8 @@ class RunTraining:
 
     def _fit(self, run: Run, trainer: Any, seed: int, checkpoint: Path | None) -> TrainResult:
         module, datamodule = self.composition.module, self.composition.datamodule
+        # Counted before fit: a sharding strategy leaves each rank a part of the parameters.
+        num_params = sum(p.numel() for p in module.model.parameters())
         model_checkpoint = trainer.checkpoint_callback
         started = time.perf_counter()
         with self._recording_failures(run), quiet_lightning(self.progress):
@@ -189,6 +193,7 @@ class RunTraining:
             test_acc=float(metrics["test_acc"]), test_loss=float(metrics["test_loss"]),
             train_seconds=round(train_seconds, 3), checkpoint=str(best), seed=seed,
             best_val_acc=float(best_score) if best_score is not None else None,
+            num_params=num_params,
         )  # fmt: skip
         if self.main:
             try:
