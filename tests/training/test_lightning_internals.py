@@ -149,7 +149,7 @@ def test_lightning_sets_the_hook_name_around_every_hook(watched_fit: dict[str, A
     assert {"training_step", "validation_step", "test_step"} <= watched_fit[
         "probe"
     ].forward_hook_names
-    assert speedups._lightning_sets_hook_name()
+    assert speedups.lightning_sets_hook_name()
     module = ZooClassifier("mlp:hidden=(8,)", "relu", (1, 28, 28), 10)
     assert module._current_fx_name is None  # a LightningModule starts with it, as a plain value
     module._current_fx_name = "training_step"
@@ -159,7 +159,7 @@ def test_lightning_sets_the_hook_name_around_every_hook(watched_fit: dict[str, A
 
 def test_lightning_inspects_training_step_on_every_step(watched_fit: dict[str, Any]) -> None:
     assert watched_fit["counts"]["training_step signature"] == watched_fit["result"].steps
-    assert speedups._lightning_inspects_step()
+    assert speedups.lightning_inspects_step()
 
     # inspect (getfullargspec, as Lightning calls it) returns a stored signature as it is.
     def step(self: Any, batch: Any) -> None:
@@ -194,7 +194,7 @@ def test_adam_checks_graph_capture_on_every_step(watched_fit: dict[str, Any]) ->
         assert calls["check"] == 1, fused
     if "graph_capture_check" in speedups.applied():
         patched = create_optimizer("adam", model)
-        assert patched._accelerator_graph_capture_health_check is speedups._no_check
+        assert patched._accelerator_graph_capture_health_check is speedups.no_check
 
 
 def test_checkpoint_state_key_is_modelcheckpoints_and_fixed(
@@ -217,7 +217,7 @@ def test_checkpoint_state_key_is_modelcheckpoints_and_fixed(
     assert zoo_key.startswith("ModelCheckpoint{'monitor': 'val_acc'")
     # Lightning formats it around every callback hook it calls (what state_key saves on).
     call = importlib.import_module("lightning.pytorch.trainer.call")
-    assert "state_key" in speedups._code_names(call, "_call_callback_hooks")
+    assert "state_key" in speedups.code_names(call, "_call_callback_hooks")
     checkpoint = torch.load(watched_fit["result"].checkpoint, weights_only=True)
     assert zoo_key in checkpoint["callbacks"]
 
@@ -228,7 +228,7 @@ def test_checkpoints_step_check_does_nothing_for_epoch_checkpoints(
     probe = watched_fit["probe"]
     assert probe.checkpoint_step_saves == 0
     assert probe.checkpoint_step_changes == []
-    names = speedups._code_names(ModelCheckpoint, "on_train_batch_end")
+    names = speedups.code_names(ModelCheckpoint, "on_train_batch_end")
     assert "_every_n_train_steps" in names and "_train_time_interval" in names
     with pytest.raises(ValueError, match="every_n_train_steps"):
         EpochCheckpoint(every_n_train_steps=10)
@@ -238,7 +238,7 @@ def test_progress_bar_asks_should_update_for_every_batch(watched_fit: dict[str, 
     parameters = inspect.signature(TQDMProgressBar._should_update).parameters
     assert list(parameters) == ["self", "current", "total"]
     for hook in ("on_train_batch_end", "on_validation_batch_end", "on_test_batch_end"):
-        assert "_should_update" in speedups._code_names(TQDMProgressBar, hook), hook
+        assert "_should_update" in speedups.code_names(TQDMProgressBar, hook), hook
     # 16 training batches, 2 x 2 sanity-check and validation batches, 4 test batches, at least.
     assert watched_fit["counts"]["_should_update"] >= watched_fit["result"].steps + 4
 

@@ -137,7 +137,7 @@ def _gate(name: str, holds: Callable[[], bool], target: str) -> bool:
     return True
 
 
-def _code_names(owner: Any, attribute: str) -> tuple[str, ...]:
+def code_names(owner: Any, attribute: str) -> tuple[str, ...]:
     """The global and attribute names that function ``owner.attribute`` uses, or ()."""
     code = getattr(getattr(owner, attribute, None), "__code__", None)
     return tuple(code.co_names) if code is not None else ()
@@ -155,7 +155,7 @@ def plain_hook_name(cls: C) -> C:
     """``hook_name``: Lightning sets ``_current_fx_name`` on the module around every hook it
     calls, dozens of times a step, and ``nn.Module.__setattr__`` looks through the module's
     parameters, buffers and submodules each time; set as a plain attribute instead."""
-    if not _gate("hook_name", _lightning_sets_hook_name, f"{cls.__qualname__}.__setattr__"):
+    if not _gate("hook_name", lightning_sets_hook_name, f"{cls.__qualname__}.__setattr__"):
         return cls
     module_setattr = cls.__setattr__
 
@@ -169,10 +169,11 @@ def plain_hook_name(cls: C) -> C:
     return cls
 
 
-def _lightning_sets_hook_name() -> bool:
+def lightning_sets_hook_name() -> bool:
+    """Whether Lightning's hook calls set ``_current_fx_name`` (what ``log_hook_name`` assumes)."""
     call = importlib.import_module("lightning.pytorch.trainer.call")
     return all(
-        "_current_fx_name" in _code_names(call, hook)
+        "_current_fx_name" in code_names(call, hook)
         for hook in ("_call_lightning_module_hook", "_call_callback_hooks")
     )
 
@@ -183,16 +184,17 @@ def stored_step_signature(cls: C) -> C:
     instead of rebuilding it from the code object."""
     step = cls.__dict__.get("training_step")
     target = f"{cls.__qualname__}.training_step"
-    if step is None or not _gate("step_signature", _lightning_inspects_step, target):
+    if step is None or not _gate("step_signature", lightning_inspects_step, target):
         return cls
     step.__signature__ = inspect.signature(step)
     return cls
 
 
-def _lightning_inspects_step() -> bool:
+def lightning_inspects_step() -> bool:
+    """Whether the training loop inspects ``training_step``'s signature on every step."""
     loop = importlib.import_module("lightning.pytorch.loops.training_epoch_loop")
-    builds_kwargs = _code_names(getattr(loop, "_TrainingEpochLoop", None), "_build_kwargs")
-    return "is_param_in_hook_signature" in builds_kwargs and "getfullargspec" in _code_names(
+    builds_kwargs = code_names(getattr(loop, "_TrainingEpochLoop", None), "_build_kwargs")
+    return "is_param_in_hook_signature" in builds_kwargs and "getfullargspec" in code_names(
         loop, "is_param_in_hook_signature"
     )
 
@@ -213,11 +215,12 @@ def optimizer(opt: torch.optim.Optimizer) -> torch.optim.Optimizer:
         return callable(getattr(opt, "_accelerator_graph_capture_health_check", None))
 
     if _gate("graph_capture_check", holds, type(opt).__qualname__):
-        opt._accelerator_graph_capture_health_check = _no_check  # type: ignore[method-assign]
+        opt._accelerator_graph_capture_health_check = no_check  # type: ignore[method-assign]
     return opt
 
 
-def _no_check() -> None:
+def no_check() -> None:
+    """The optimizer's graph-capture health check, skipped: CPU parameters are never captured."""
     return None
 
 
@@ -255,7 +258,7 @@ def skipped_checkpoint_step(cls: C) -> C:
     takes neither."""
 
     def holds() -> bool:
-        names = _code_names(ModelCheckpoint, "on_train_batch_end")
+        names = code_names(ModelCheckpoint, "on_train_batch_end")
         return "_every_n_train_steps" in names and "_train_time_interval" in names
 
     if _gate("checkpoint_step", holds, f"{cls.__qualname__}.on_train_batch_end"):
@@ -283,7 +286,7 @@ def throttled_redraws(cls: C) -> C:
 
     def holds() -> bool:
         parameters = list(inspect.signature(TQDMProgressBar._should_update).parameters)
-        names = _code_names(TQDMProgressBar, "on_train_batch_end")
+        names = code_names(TQDMProgressBar, "on_train_batch_end")
         return parameters == ["self", "current", "total"] and "_should_update" in names
 
     if _gate("throttled_redraws", holds, f"{cls.__qualname__}._should_update"):
