@@ -690,7 +690,8 @@ def test_fused_and_separate_comparisons_agree(
     fused_comparison: Compared, separate_comparison: Compared
 ) -> None:
     """Per run, the test accuracy at most 2 of the 200 test images apart and the best val acc
-    at most 2 of the 100 validation images; the same activations, rows and columns."""
+    at most 2 of the 100 validation images, the same fields in results.json and the same
+    parameter count; the same activations, rows and columns."""
     assert "fused" not in separate_comparison.stderr
     fused, separate = fused_comparison.run_dirs(), separate_comparison.run_dirs()
     assert sorted(fused) == sorted(separate)
@@ -699,6 +700,8 @@ def test_fused_and_separate_comparisons_agree(
         want, got = _results(run_dir), _results(fused[key])
         assert abs(got["test_acc"] - want["test_acc"]) <= 2 / TEST_IMAGES + 1e-9, key
         assert abs(got["best_val_acc"] - want["best_val_acc"]) <= 2 / 100 + 1e-9, key
+        assert sorted(got) == sorted(want), key  # results.json holds the same fields
+        assert got["num_params"] == want["num_params"] > 0, key
     a, b = fused_comparison.payload, separate_comparison.payload
     assert [r["activation"] for r in a["summary"]] == [r["activation"] for r in b["summary"]]
     assert [sorted(r) for r in a["summary"]] == [sorted(r) for r in b["summary"]]

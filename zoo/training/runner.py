@@ -59,8 +59,11 @@ class TrainResult:
 def train_result(composition: Composition, trainer: Any, run: Run, **measured: Any) -> TrainResult:
     """The result of ``composition``'s run after ``trainer`` fitted and tested it: its specs,
     epochs, steps and device, with ``measured`` (``test_acc``, ``test_loss``, ``train_seconds``,
-    ``checkpoint``, ``seed``, ``best_val_acc``)."""
+    ``checkpoint``, ``seed``, ``best_val_acc``, and ``num_params`` where the model's whole
+    parameters are no longer in this process: else they are counted here)."""
     accelerator = type(trainer.accelerator).__name__.removesuffix("Accelerator").lower()
+    if "num_params" not in measured:
+        measured["num_params"] = sum(p.numel() for p in composition.module.model.parameters())
     return TrainResult(
         run_dir=str(run.path),
         arch=str(composition.arch_spec),
