@@ -16,6 +16,7 @@ from zoo.text import printable
 Examples:
   zoo export runs/20261127-140501-mlp-leakyrelu-mnist out/
   zoo export runs/20261127-140501-mlp-leakyrelu-mnist out/ --format onnx
+  zoo export mlp-relu.mnist out/ --format torchscript --format pt2
   zoo export mlp-tanh.mnist out/
 """,
 )
@@ -25,9 +26,11 @@ Examples:
     "--format",
     "formats",
     multiple=True,
-    type=click.Choice(["safetensors", "onnx"]),
-    help="Also write model.onnx, checked with onnxruntime (needs lightning-zoo[export]). "
-    "model.safetensors, config.json and README.md are always written. Repeatable.",
+    type=click.Choice(["safetensors", "onnx", "torchscript", "pt2"]),
+    help="Also write model.onnx (checked with onnxruntime; needs lightning-zoo[export]), "
+    "model.torchscript.pt (torch.jit.trace) or model.pt2 (torch.export), each reloaded and "
+    "checked against PyTorch. model.safetensors, config.json and README.md are always "
+    "written. Repeatable.",
 )
 @click.option("--force", is_flag=True, help="Replace OUT_DIR if it exists.")
 @json_option("Print the exported entry as one JSON object.")
@@ -44,8 +47,10 @@ def export_command(
     if as_json:
         click.echo(json.dumps(entry.to_dict()))
         return
-    files = "model.safetensors, config.json, README.md" + (
-        ", model.onnx" if "onnx" in formats else ""
-    )
+    from zoo.weights.traced import FILES
+
+    extra = {"onnx": "model.onnx", **FILES}
+    files = ", ".join(["model.safetensors, config.json, README.md"] +
+                      [extra[f] for f in extra if f in formats])  # fmt: skip
     click.echo(f"exported {printable(entry.name)} to {printable(out_dir)}: {files}")
     click.echo(f"  {printable(entry.describe())}")

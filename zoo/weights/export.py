@@ -1,5 +1,6 @@
 """``zoo export``: a run or weights as a directory anyone can load: model.safetensors, a
-config.json zoo rebuilds the model from, a model card (README.md), and model.onnx on request.
+config.json zoo rebuilds the model from, a model card (README.md), and on request model.onnx,
+model.torchscript.pt (torch.jit.trace) and model.pt2 (torch.export), each checked.
 The directory is written beside its place and renamed into it whole: never half-written."""
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from zoo.weights.files import sha256_of
 from zoo.weights.loading import CONFIG_FILE, WEIGHTS_FILE, load_weights
 
 #: The formats ``zoo export --format`` takes; safetensors is always written.
-FORMATS = ("safetensors", "onnx")
+FORMATS = ("safetensors", "onnx", "torchscript", "pt2")
 
 
 def export_model(
@@ -95,4 +96,9 @@ def _write(
         from zoo.weights.onnx import export_onnx
 
         export_onnx(model, entry, directory / "model.onnx")
+    for fmt in ("torchscript", "pt2"):
+        if fmt in formats:
+            from zoo.weights.traced import export_traced
+
+            export_traced(model, entry, directory, fmt)
     return entry
