@@ -1,5 +1,6 @@
 """The built-in weights: each, evaluated on its dataset's real test split (MNIST, and
-Fashion-MNIST from Debian's package), has the accuracy its entry records; the issue's example runs in a process that never imports Lightning."""
+Fashion-MNIST from Debian's package), has the accuracy its entry records; the issue's example
+runs in a process that never imports Lightning."""
 
 from __future__ import annotations
 
