@@ -1,7 +1,7 @@
 """Shared fixtures: real MNIST from $ZOO_DATA_DIR, and small MNIST-format data written by the tests.
 
 Real-data tests skip when $ZOO_DATA_DIR has no MNIST, unless ZOO_REQUIRE_DATA=1 (as in CI),
-where they fail instead.
+where they fail instead. Running the ``zoo`` command: ``tests/cli_helpers.py``.
 """
 
 from __future__ import annotations
@@ -19,6 +19,32 @@ MNIST_FILES = (
     "t10k-images-idx3-ubyte",
     "t10k-labels-idx1-ubyte",
 )
+
+# One torch thread in each test process and in each `zoo` it starts, unless the caller chose: the
+# suite runs two workers on two cores, and more threads than cores only wait for each other.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+#: The test files that take longest, longest first (measured with --durations; see
+#: CONTRIBUTING.md): they start first, so that the two workers end together instead of one
+#: waiting alone on a long file that started last. The rest keep their order, after these.
+SLOW_FILES = (
+    "tests/cli/test_bad_inputs.py",
+    "tests/comparison/test_fused.py",
+    "tests/cli/test_fault_matrix.py",
+    "tests/training/test_checkpoints.py",
+    "tests/comparison/test_compare.py",
+    "tests/plugin/test_plugin_contract.py",
+    "tests/cli/test_manage.py",
+    "tests/plugins/test_augmentations.py",
+    "tests/plugins/test_optimizers.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Put the tests of :data:`SLOW_FILES` first, in that order (with ``--dist loadfile`` and
+    ``--no-loadscope-reorder``, xdist hands out files in this order)."""
+    rank = {name: i for i, name in enumerate(SLOW_FILES)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
 
 
 @pytest.fixture(autouse=True)
