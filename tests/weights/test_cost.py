@@ -26,7 +26,7 @@ def test_list_architectures_details() -> None:
         "dataset": "mnist", "input_shape": [1, 28, 28], "num_classes": 10, "num_params": 109386,
         "flops": 218368, "weights_size": 109386 * 4, "error": None,
     }  # fmt: skip
-    weights = json.loads(run_zoo("list", "weights", "mlp-relu*", "--json").stdout)[0]
+    weights = json.loads(run_zoo("list", "weights", "mlp-relu.mnist", "--json").stdout)[0]
     assert (weights["num_params"], weights["flops"]) == (mlp["num_params"], mlp["flops"])
     assert rows["cnn"]["cost"]["num_params"] > mlp["num_params"]
     assert "cost" not in rows["timm/*"]  # a family is no one model
