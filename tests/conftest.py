@@ -32,6 +32,7 @@ SLOW_FILES = (
     "tests/comparison/test_fused.py",
     "tests/cli/test_fault_matrix.py",
     "tests/training/test_checkpoints.py",
+    "tests/runs/test_runs.py",
     "tests/comparison/test_compare.py",
     "tests/plugin/test_plugin_contract.py",
     "tests/cli/test_manage.py",
