@@ -308,4 +308,4 @@ def test_the_template_ships_in_the_wheel(tmp_path: Path) -> None:
     from zoo.tools.scaffold import TEMPLATE_FILES
 
     for template in TEMPLATE_FILES.values():
-        assert f"zoo/templates/plugin/{template}" in names, template
+        assert f"zoo/tools/templates/plugin/{template}" in names, template

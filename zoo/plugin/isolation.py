@@ -3,7 +3,7 @@ file descriptor 1 included, carries zoo's own output: ``--json``), and an instal
 plugin whose import or hook runs longer than a limit is left behind, so the host can name it
 and skip it instead of hanging with it.
 
-``ZOO_PLUGIN_TIMEOUT`` sets the limit in seconds (default 30; ``0`` turns it off).
+``ZOO_PLUGIN_TIMEOUT`` sets the limit in seconds (default 120; ``0`` turns it off).
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ T = TypeVar("T")
 #: Environment variable: seconds an installed or ``-p`` plugin's import, or one of its hooks,
 #: may take before it is skipped.
 PLUGIN_TIMEOUT_ENV = "ZOO_PLUGIN_TIMEOUT"
-DEFAULT_PLUGIN_TIMEOUT = 30.0
+# Generous: a cold first import of torch on a network file system can take a minute.
+DEFAULT_PLUGIN_TIMEOUT = 120.0
 
 
 class PluginTimeout(Exception):

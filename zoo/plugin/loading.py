@@ -9,7 +9,7 @@ goes to stderr: stdout is zoo's (``--json``).
 Environment: ``ZOO_DISABLE_PLUGIN_AUTOLOAD=1`` loads no entry points; ``ZOO_PLUGINS=a,b`` loads
 only those entry points; ``ZOO_STRICT_PLUGINS=1`` makes any plugin failure an error;
 ``ZOO_DEBUG_PLUGINS=1`` prints each plugin to stderr as it starts and finishes loading;
-``ZOO_PLUGIN_TIMEOUT=SECONDS`` (default 30, 0 for none) skips an installed or ``-p`` plugin
+``ZOO_PLUGIN_TIMEOUT=SECONDS`` (default 120, 0 for none) skips an installed or ``-p`` plugin
 whose import or hook takes longer.
 """
 
