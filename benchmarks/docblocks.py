@@ -12,6 +12,7 @@ import os
 import platform
 import re
 from datetime import date
+from importlib import metadata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,11 +53,25 @@ def cpu_model() -> str | None:
     return None
 
 
+def library_versions() -> str:
+    """Python's and the libraries' versions that decide the figures, read from the installed
+    distributions (no import of torch)."""
+    words = [f"Python {platform.python_version()}"]
+    for name in ("torch", "torchvision", "lightning", "lightning-zoo"):
+        try:
+            words.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            words.append(f"{name} not installed")
+    return ", ".join(words)
+
+
 def machine(gpu: str | None = None) -> str:
-    """The machine in words: ``platform.platform()``, the CPU count and model, the GPU if any."""
+    """The machine in words: ``platform.platform()``, the CPU count and model, the GPU if any,
+    and the versions of Python and the libraries."""
     cpu = cpu_model()
     words = f"`{platform.platform()}`, {os.cpu_count()} CPUs" + (f" ({cpu})" if cpu else "")
-    return words + (f", {gpu}" if gpu else ", no GPU used")
+    words += f", {gpu}" if gpu else ", no GPU used"
+    return f"{words}; {library_versions()}"
 
 
 def provenance(
