@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from zoo.cli.options import (
     run_options,
 )
 from zoo.errors import RunAlreadyFinished
+from zoo.plugin.isolation import stdout_to_stderr
 from zoo.runs.config import load_config
 from zoo.runs.files import DEFAULT_OUTPUT_DIR
 from zoo.training.composition import is_main_process
@@ -75,8 +75,9 @@ def train_command(
     given = given_options(ctx, options)
     if resume is not None and config_file is not None:
         raise click.UsageError("--resume continues a run with its own configuration; drop --config")
-    # With --json stdout carries the one JSON object; whatever else prints goes to stderr.
-    redirect = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
+    # With --json stdout carries the one JSON object; whatever else prints, plugin code writing
+    # to file descriptor 1 included, goes to stderr.
+    redirect = stdout_to_stderr() if as_json else contextlib.nullcontext()
     with redirect:
         if resume is not None:
             try:

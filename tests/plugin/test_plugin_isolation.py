@@ -18,10 +18,16 @@ from torch import nn
 os.write(1, b"fdwriter: at import\\n")
 
 
+class LoudTanh(nn.Tanh):
+    def forward(self, x):
+        os.write(1, b"fdwriter: in forward\\n")
+        return super().forward(x)
+
+
 @zoo.hookimpl
 def register_activations(register):
     os.write(1, b"fdwriter: in register_activations\\n")
-    register("fdwriter", nn.Tanh, summary="tanh, from a plugin that writes to fd 1")
+    register("fdwriter", LoudTanh, summary="tanh, from a plugin that writes to fd 1")
 
 
 @zoo.hookimpl
@@ -63,6 +69,7 @@ def test_a_plugin_writing_to_fd_1_leaves_json_valid(tmp_path: Path, tiny_mnist: 
     assert trained.returncode == 0, trained.stderr
     assert json.loads(trained.stdout)["act"] == "fdwriter"
     assert "fdwriter: at import" in trained.stderr
+    assert "fdwriter: in forward" in trained.stderr  # while training, too
 
 
 def test_a_hook_that_hangs_is_named_and_skipped(tmp_path: Path) -> None:

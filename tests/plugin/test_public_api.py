@@ -21,6 +21,9 @@ PUBLIC_NAMES = {
     # train, resume, read runs
     "train", "run", "resume", "RunConfig", "TrainResult", "load_model", "evaluate", "predict",
     "list_runs", "read_record",
+    # trained weights
+    "Weights", "DatasetInfo", "WeightsError", "load_weights", "export_model",
+    "read_weights_manifest",
     # compare and plot
     "ComparisonPlan", "compare", "compare_datasets", "plot_run", "plot_activations",
     "activation_curve",

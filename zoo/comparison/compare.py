@@ -94,9 +94,11 @@ def _output_dir(out: Path, *inside: str) -> Iterator[None]:
         if new and out.is_dir() and not any(out.iterdir()):
             out.rmdir()
         raise
-    except KeyboardInterrupt:  # planning or locking: nothing trained yet
+    except KeyboardInterrupt:  # planning, locking, or between training and the summary
         raise TrainingInterrupted(
-            "stopped before any run trained. Rerun the same command to start it.", signal.SIGINT
+            f"stopped before training or summarising anything more; the runs already finished in "
+            f"{out} are kept. Rerun the same command to go on.",
+            signal.SIGINT,
         ) from None
 
 
@@ -120,6 +122,7 @@ def _summarise(
     """Read the finished runs and write the comparison's files. Ctrl-C here keeps the runs
     (they are on disk) and says how to write the summary."""
     try:
+        echo(f"summary: {len(finished)} finished runs read, tested and written to {runs.out}")
         comparison, curves = summarise_comparison(runs, finished, failed)
         write_comparison(comparison, curves, plots=plots, echo=echo)
     except KeyboardInterrupt:
