@@ -1,7 +1,9 @@
-"""Shared fixtures: real MNIST from $ZOO_DATA_DIR, and small MNIST-format data written by the tests.
+"""Shared fixtures: real MNIST from $ZOO_DATA_DIR, real Fashion-MNIST from Debian's package, and
+small MNIST-format data written by the tests.
 
-Real-data tests skip when $ZOO_DATA_DIR has no MNIST, unless ZOO_REQUIRE_DATA=1 (as in CI),
-where they fail instead. Running the ``zoo`` command: ``tests/cli_helpers.py``.
+Real-data tests skip when $ZOO_DATA_DIR has no MNIST (or Debian's dataset-fashion-mnist is not
+installed), unless ZOO_REQUIRE_DATA=1 (as in CI), where they fail instead.
+Running the ``zoo`` command: ``tests/cli_helpers.py``.
 """
 
 from __future__ import annotations
@@ -106,3 +108,17 @@ def real_mnist() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return Path(root)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def debian_fashion_mnist() -> Path:
+    """The real Fashion-MNIST of the Debian package dataset-fashion-mnist."""
+    from zoo.plugins import datasets
+
+    folder = datasets.DEBIAN_FASHION_MNIST
+    if not all((folder / f"{name}.gz").is_file() for name in datasets.IDX_FILES):
+        message = f"Debian's dataset-fashion-mnist is not installed ({folder})"
+        if os.environ.get("ZOO_REQUIRE_DATA") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return folder

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import os
 import pickle
 from pathlib import Path
 
@@ -273,18 +272,6 @@ def test_fashion_mnist_from_debian_layout(tmp_path: Path, monkeypatch: pytest.Mo
     # Files of the user's own in the data directory win over the package.
     make_mnist_format_root(data_dir, "FashionMNIST")
     assert zoo.create_datamodule("fashion-mnist", data_dir=data_dir).data_dir == data_dir
-
-
-@pytest.fixture(scope="session")
-def debian_fashion_mnist() -> Path:
-    """The real Fashion-MNIST of the Debian package dataset-fashion-mnist."""
-    folder = datasets.DEBIAN_FASHION_MNIST
-    if not all((folder / f"{name}.gz").is_file() for name in datasets.IDX_FILES):
-        message = f"Debian's dataset-fashion-mnist is not installed ({folder})"
-        if os.environ.get("ZOO_REQUIRE_DATA") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-    return folder
 
 
 def _offline(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -25,9 +25,16 @@ def test_the_built_in_weights_are_listed() -> None:
 
 
 @pytest.mark.parametrize("name", BUILT_IN)
-def test_each_built_in_entry_has_its_recorded_accuracy(name: str, real_mnist: Path) -> None:
-    result = evaluate(name, data_dir=real_mnist)  # Fashion-MNIST: from Debian's package
+def test_each_built_in_entry_has_its_recorded_accuracy(
+    name: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
     model, entry = zoo.load_weights(name)
+    if entry.dataset.name == "fashion-mnist":  # from Debian's package, through an empty data dir
+        request.getfixturevalue("debian_fashion_mnist")
+        data_dir = tmp_path / "empty"
+    else:
+        data_dir = request.getfixturevalue("real_mnist")
+    result = evaluate(name, data_dir=data_dir)
     assert result.samples == 10_000
     assert result.accuracy == entry.metrics["test_acc"]
     assert entry.num_params == sum(p.numel() for p in model.parameters())
