@@ -18,7 +18,14 @@ def main() -> None:
 
         print(f"\n{INTERRUPTED_MESSAGE}", file=sys.stderr)
         sys.exit(130)
-    run()
+    try:
+        run()
+    except SystemExit as error:
+        if "torch" not in sys.modules:  # nothing heavy to tear down: exit as usual
+            raise
+        from zoo._compat.interpreter import exit_code, exit_now
+
+        exit_now(exit_code(error))
 
 
 def __getattr__(name: str) -> Any:

@@ -26,6 +26,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("zoo.data", "zoo.weights"),
     ("zoo.runs",),
     ("zoo.plugin",),
+    ("zoo.processes",),
     ("zoo._compat", "zoo.errors", "zoo.paths", "zoo.text", "zoo._version"),
 )
 #: What the built-in plugins may import of zoo besides the public face and one another: the data

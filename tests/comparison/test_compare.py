@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.cli_helpers import run_zoo
+from tests.cli_helpers import popen_command, run_zoo
 from tests.test_plots import assert_real_picture
 from zoo.cli import cli
 from zoo.comparison.compare import ComparisonPlan, compare
@@ -330,7 +330,7 @@ def test_a_second_comparison_into_the_same_folder_stops_at_once(
     output = tmp_path / "out"
     args = ["--act", "relu", "--act", "tanh", "--seeds", "1", "--epochs", "1", "--jobs", "1"]
     args += ["--dataset", TINY, "--data-dir", str(tiny_mnist), "--output-dir", str(output)]
-    first = subprocess.Popen(
+    first = popen_command(
         [sys.executable, "-m", "zoo", "compare", *args, "--json"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -369,7 +369,7 @@ def test_sigint_during_the_summary_exits_130_and_keeps_the_runs(
         (output / name).unlink()
     args = ["--act", "relu", "--act", "sigmoid", "--epochs", "1", "--seeds", "2", "--jobs", "2"]
     args += ["--dataset", TINY, "--data-dir", str(tiny_mnist), "--output-dir", str(output)]
-    process = subprocess.Popen(
+    process = popen_command(
         [sys.executable, "-m", "zoo", "compare", *args, "--json"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

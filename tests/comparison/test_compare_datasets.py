@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from tests.cli_helpers import run_command
 from zoo.cli import cli
 from zoo.comparison.ranking import rank_activations
 from zoo.comparison.table import format_table
@@ -27,7 +27,7 @@ def two_datasets(tiny_mnist: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     args = [*ACTS, *QUICK, "--seeds", "2", "--jobs", "2"]
     args += [word for name in DATASETS for word in ("--dataset", name)]
     args += ["--data-dir", str(tiny_mnist), "--output-dir", str(output)]
-    completed = subprocess.run(
+    completed = run_command(
         [sys.executable, "-m", "zoo", "compare", *args],
         capture_output=True,
         text=True,

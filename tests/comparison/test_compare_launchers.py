@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_helpers import zoo_command
+from tests.cli_helpers import popen_command, run_command, zoo_command
 from tests.comparison import listening
 
 TINY = "mnist:val_size=100"
 
 
 def _compare(tiny_mnist: Path, out: Path, *extra: str) -> dict:
-    completed = subprocess.run(
+    completed = run_command(
         _command(tiny_mnist, out, *extra), capture_output=True, text=True, timeout=600
     )
     assert completed.returncode == 0, completed.stderr
@@ -42,7 +42,7 @@ def _compare_on_local_ray(tiny_mnist: Path, out: Path, *extra: str) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | {"RAY_TMPDIR": root}
     seen: set[listening.Listener] = set()
     try:
-        with subprocess.Popen(
+        with popen_command(
             _command(tiny_mnist, out, *extra),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

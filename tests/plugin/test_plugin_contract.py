@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 import zoo
-from tests.cli_helpers import run_zoo, zoo_env
+from tests.cli_helpers import popen_command, run_zoo, zoo_env
 from zoo.plugin import hookspecs
 
 #: The hooks zoo has: what an "unknown hook" message must list, and nothing else.
@@ -372,7 +372,7 @@ def test_debug_names_each_plugin_as_it_loads() -> None:
 def test_debug_names_the_plugin_that_hangs(tmp_path: Path) -> None:
     site = tmp_path / "site"
     install_distribution(site, "zoo-hang", "zoo_hang", "import time\ntime.sleep(600)\n")
-    process = subprocess.Popen(
+    process = popen_command(
         [sys.executable, "-m", "zoo", "list"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 import pytest
 
+from tests.cli_helpers import run_command
 from zoo.errors import INTERRUPTED_MESSAGE
 
 PLUGIN = "(plugin 'failing', zoo-failing 0.1)"
@@ -218,7 +219,7 @@ def train(
         sys.executable, "-m", "zoo", *flags, "train", "--dataset", "failing-ok", "--max-steps",
         "2", "--epochs", "1", "--seed", "0", "--output-dir", str(tmp_path / "runs"), *args,
     ]  # fmt: skip
-    return subprocess.run(
+    return run_command(
         command, capture_output=True, text=True, env=environment, cwd=tmp_path, timeout=600
     )
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import zoo
-from tests.cli_helpers import zoo_command
+from tests.cli_helpers import popen_command, run_command, zoo_command
 from zoo.runs.directory import Run
 from zoo.runs.reading import list_runs, read_results, read_run
 
@@ -78,7 +78,7 @@ def test_a_second_writer_stops_at_once_naming_the_holder(tiny_mnist: Path, tmp_p
     """Two ``zoo train --resume RUN`` at once: the second stops with exit 1, naming the
     process that holds the run, and the run is left as it was; the first finishes it."""
     output = tmp_path / "runs"
-    first = subprocess.Popen(
+    first = popen_command(
         train_args(tiny_mnist, output, "--epochs", "300"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -93,7 +93,7 @@ def test_a_second_writer_stops_at_once_naming_the_holder(tiny_mnist: Path, tmp_p
     (run_dir,) = output.iterdir()
     assert read_run(run_dir).status == "interrupted"
 
-    resuming = subprocess.Popen(
+    resuming = popen_command(
         zoo_command("train", "--resume", str(run_dir), "--json"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -103,7 +103,7 @@ def test_a_second_writer_stops_at_once_naming_the_holder(tiny_mnist: Path, tmp_p
         assert resuming.poll() is None, resuming.communicate()
         time.sleep(0.02)
     before = (run_dir / "config.json").read_bytes()
-    second = subprocess.run(
+    second = run_command(
         zoo_command("train", "--resume", str(run_dir)), capture_output=True, text=True, timeout=120
     )
     assert second.returncode == 1, second.stderr
@@ -121,7 +121,7 @@ def test_a_second_writer_stops_at_once_naming_the_holder(tiny_mnist: Path, tmp_p
 
 def test_the_lock_is_released_when_the_writer_is_killed(tiny_mnist: Path, tmp_path: Path) -> None:
     output = tmp_path / "runs"
-    process = subprocess.Popen(
+    process = popen_command(
         train_args(tiny_mnist, output, "--epochs", "300"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -145,7 +145,7 @@ def test_a_failing_resume_loses_nothing(finished: Path, tmp_path: Path) -> None:
     """A resume that fails (here: its data has gone) leaves a finished run as it was."""
     run_dir = copy_run(finished, tmp_path)
     before = {p.name: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
-    completed = subprocess.run(
+    completed = run_command(
         zoo_command(
             "train", "--resume", str(run_dir), "--epochs", "4", "--data-dir", str(tmp_path / "gone")
         ),
@@ -163,14 +163,14 @@ def test_a_failing_resume_loses_nothing(finished: Path, tmp_path: Path) -> None:
 
 def test_resuming_a_finished_run_says_how_to_extend_it(finished: Path, tmp_path: Path) -> None:
     run_dir = copy_run(finished, tmp_path)
-    completed = subprocess.run(
+    completed = run_command(
         zoo_command("train", "--resume", str(run_dir)), capture_output=True, text=True, timeout=300
     )
     assert completed.returncode == 0, completed.stderr
     assert "is finished" in completed.stderr and "nothing to do" in completed.stderr
     assert f"zoo train --resume {run_dir} --epochs 7" in completed.stderr
     assert "Test accuracy" in completed.stdout
-    extended = subprocess.run(
+    extended = run_command(
         zoo_command("train", "--resume", str(run_dir), "--epochs", "3", "--json"),
         capture_output=True,
         text=True,
@@ -182,7 +182,7 @@ def test_resuming_a_finished_run_says_how_to_extend_it(finished: Path, tmp_path:
 
 
 def test_evaluate_reports_the_accuracy_of_results_json(finished: Path, tiny_mnist: Path) -> None:
-    completed = subprocess.run(
+    completed = run_command(
         zoo_command("evaluate", str(finished), "--data-dir", str(tiny_mnist), "--json"),
         capture_output=True,
         text=True,
@@ -216,7 +216,7 @@ def test_an_unreadable_run_is_listed_with_the_reason(
     assert listed.keys() == {str(good), str(bad)}
     assert listed[str(good)].status == "finished"
     assert listed[str(bad)].status == "unreadable" and reason in (listed[str(bad)].error or "")
-    table = subprocess.run(zoo_command("runs", str(tmp_path)), capture_output=True, text=True)
+    table = run_command(zoo_command("runs", str(tmp_path)), capture_output=True, text=True)
     assert table.returncode == 0 and "Traceback" not in table.stderr
     assert "unreadable" in table.stdout and "finished" in table.stdout
 
@@ -245,7 +245,7 @@ def test_run_create_leaves_nothing_when_it_cannot_write(tmp_path: Path) -> None:
 
 
 def list_json(directory: Path) -> list[dict]:
-    listed = subprocess.run(
+    listed = run_command(
         zoo_command("runs", str(directory), "--json"), capture_output=True, text=True, timeout=120
     )
     assert listed.returncode == 0 and "Traceback" not in listed.stderr, listed.stderr
@@ -268,7 +268,7 @@ def test_a_garbage_results_json_is_unreadable_not_finished(
     (listed,) = list_json(tmp_path)
     assert listed["status"] == "unreadable" and "results.json" in listed["error"], listed
     assert listed["arch"] == "mlp"  # config.json still says which run it is
-    table = subprocess.run(zoo_command("runs", str(tmp_path)), capture_output=True, text=True)
+    table = run_command(zoo_command("runs", str(tmp_path)), capture_output=True, text=True)
     assert " unreadable " in table.stdout and "results.json" in table.stdout, table.stdout
 
 
@@ -278,7 +278,7 @@ def test_runs_lists_a_comparisons_runs(tiny_mnist: Path, tmp_path: Path) -> None
         output = tmp_path / f"comparison-{len(datasets)}"
         args = ["--act", "relu", "--seeds", "1", "--max-steps", "2", "--data-dir", str(tiny_mnist)]
         args += [word for dataset in datasets for word in ("--dataset", dataset)]
-        compared = subprocess.run(
+        compared = run_command(
             zoo_command("compare", *args, "--output-dir", str(output)),
             capture_output=True,
             text=True,
@@ -289,5 +289,5 @@ def test_runs_lists_a_comparisons_runs(tiny_mnist: Path, tmp_path: Path) -> None
         assert len(listed) == len(datasets), listed
         assert {run["status"] for run in listed} == {"finished"}
         assert {run["dataset"] for run in listed} == set(datasets)
-        table = subprocess.run(zoo_command("runs", str(output)), capture_output=True, text=True)
+        table = run_command(zoo_command("runs", str(output)), capture_output=True, text=True)
         assert "runs/relu-seed0" in table.stdout, table.stdout  # named below the folder given

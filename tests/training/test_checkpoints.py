@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import zoo
+from tests.cli_helpers import run_command
 from zoo.cli import cli
 from zoo.training.checkpoints import CheckpointError, load_model, read_checkpoint, save_atomically
 from zoo.training.evaluation import evaluate, predict
@@ -138,7 +139,7 @@ def test_a_malicious_pickle_is_refused_even_when_torch_is_told_to_trust_it(
         result = runner.invoke(cli, args)
         assert result.exit_code == 1, result.output
         assert "refused to load" in result.output and str(path) in result.output
-    completed = subprocess.run(
+    completed = run_command(
         [sys.executable, "-m", "zoo", "evaluate", str(path)],
         capture_output=True,
         text=True,
@@ -173,7 +174,7 @@ def test_a_checkpoint_that_asks_to_run_code_is_refused_and_said_so(
     }[payload]  # fmt: skip
     path = tmp_path / "hostile.ckpt"
     torch.save(checkpoint, path)
-    completed = subprocess.run(
+    completed = run_command(
         [sys.executable, "-m", "zoo", "evaluate", str(path)],
         capture_output=True,
         text=True,

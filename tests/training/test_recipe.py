@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 import zoo
+from tests.cli_helpers import run_command
 from zoo.runs.config import load_config
 from zoo.runs.reading import read_run
 
@@ -118,7 +118,7 @@ def test_stdout_holds_only_the_summary(tiny_mnist: Path, tmp_path: Path) -> None
     env = {**os.environ, "ZOO_DATA_DIR": str(tiny_mnist), "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "zoo", "train", "--max-steps", "30", "--seed", "0",
                "--dataset", TINY, "--output-dir", str(tmp_path)]  # fmt: skip
-    completed = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    completed = run_command(command, capture_output=True, text=True, env=env, timeout=300)
     assert completed.returncode == 0, completed.stderr
     lines = completed.stdout.splitlines()
     assert lines[0].startswith("Test accuracy ")
@@ -140,7 +140,7 @@ def test_stdout_holds_only_the_summary(tiny_mnist: Path, tmp_path: Path) -> None
 )
 def test_bad_recipe_options_are_usage_errors(option: str, value: str, message: str) -> None:
     command = [sys.executable, "-m", "zoo", "train", option, value, "--max-steps", "1"]
-    completed = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    completed = run_command(command, capture_output=True, text=True, timeout=120)
     assert completed.returncode == 2, completed.stderr
     assert message in completed.stderr.lower() or message in completed.stderr
     assert "Traceback" not in completed.stderr

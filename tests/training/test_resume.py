@@ -20,7 +20,7 @@ import pytest
 import torch
 
 import zoo
-from tests.cli_helpers import zoo_command
+from tests.cli_helpers import popen_command, run_command, zoo_command
 from tests.conftest import make_mnist_root
 
 BATCH = 16  # 1000 training samples: 63 steps an epoch, a logged step row every 50 steps
@@ -187,7 +187,7 @@ def test_sigkill_then_resume_is_the_uninterrupted_run(
         "--json",
     ]
     output = tmp_path / "runs"
-    process = subprocess.Popen(
+    process = popen_command(
         zoo_train(*args, "--output-dir", str(output)),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -200,14 +200,14 @@ def test_sigkill_then_resume_is_the_uninterrupted_run(
     if process.returncode == 0:
         pytest.skip("the run finished before it could be killed")
     (run_dir,) = output.iterdir()
-    listed = subprocess.run(
+    listed = run_command(
         [sys.executable, "-m", "zoo", "runs", str(output), "--json"],
         capture_output=True,
         text=True,
         check=True,
     )
     assert json.loads(listed.stdout)[0]["status"] == "interrupted"
-    resumed = subprocess.run(
+    resumed = run_command(
         zoo_train("--resume", str(run_dir), "--json"), capture_output=True, text=True, timeout=300
     )
     assert resumed.returncode == 0, resumed.stderr
@@ -229,7 +229,7 @@ def test_sigterm_mid_epoch_on_real_mnist_then_resume(real_mnist: Path, tmp_path:
         str(real_mnist),
         "--json",
     ]
-    straight = subprocess.run(
+    straight = run_command(
         zoo_train(*args, "--output-dir", str(tmp_path / "straight")),
         capture_output=True,
         text=True,
@@ -239,7 +239,7 @@ def test_sigterm_mid_epoch_on_real_mnist_then_resume(real_mnist: Path, tmp_path:
     want = json.loads(straight.stdout)
     for attempt, delay in enumerate((want["train_seconds"] / 8, 0.0)):  # into epoch 2
         output = tmp_path / f"runs{attempt}"
-        process = subprocess.Popen(
+        process = popen_command(
             zoo_train(*args, "--output-dir", str(output)),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -259,7 +259,7 @@ def test_sigterm_mid_epoch_on_real_mnist_then_resume(real_mnist: Path, tmp_path:
     (run_dir,) = output.iterdir()
     stopped_at = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     assert 215 < stopped_at["global_step"] < 430  # inside the second epoch
-    resumed = subprocess.run(
+    resumed = run_command(
         zoo_train("--resume", str(run_dir), "--json"), capture_output=True, text=True, timeout=600
     )
     assert resumed.returncode == 0, resumed.stderr

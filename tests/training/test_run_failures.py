@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.cli_helpers import zoo_command
+from tests.cli_helpers import popen_command, run_command, zoo_command
 from zoo.training.checkpoints import load_model
 
 TINY = "mnist:val_size=100"
@@ -29,7 +29,7 @@ def train_args(data: Path, output: Path, *extra: str) -> list[str]:
 
 
 def run(args: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, capture_output=True, text=True, timeout=300, **kwargs)  # type: ignore[call-overload]
+    return run_command(args, capture_output=True, text=True, timeout=300, **kwargs)  # type: ignore[call-overload]
 
 
 def wait_for(path: Path, process: subprocess.Popen[str], timeout: float = 120) -> None:
@@ -50,7 +50,7 @@ def test_signals_stop_at_a_step_save_and_resume_finishes(
     tiny_mnist: Path, tmp_path: Path, signum: int, code: int
 ) -> None:
     output = tmp_path / "runs"
-    process = subprocess.Popen(
+    process = popen_command(
         train_args(tiny_mnist, output, "--epochs", "400"),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip

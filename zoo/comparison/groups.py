@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from zoo.comparison.tasks import configure_plugins, failed_outcomes, thread_environment
 from zoo.errors import FusionUnavailable, RunDamagedError
+from zoo.processes import start_module
 from zoo.runs.config import RunConfig
 
 if TYPE_CHECKING:
@@ -207,7 +208,7 @@ class _GroupProcesses:
         import threading
 
         self.tasks, self.env, self.echo = tasks, env, echo
-        self.processes: list[subprocess.Popen[str]] = []
+        self.processes: list[Any] = []  # subprocess.Popen or zoo.processes.ForkedProcess
         self.lock, self.stopping = threading.Lock(), threading.Event()
 
     def forward(self, signum: int, frame: Any) -> None:
@@ -230,8 +231,8 @@ class _GroupProcesses:
         self.echo(f"group {number}/{len(self.tasks)}: {task.describe()} (log: {log}; kept as "
                   f"{GROUP_LOG} in each of its runs' directories when the group ends)")  # fmt: skip
         with log.open("w") as stderr:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "zoo.comparison.groups", str(folder / "task.json")],
+            process = start_module(  # forked after the imports: see zoo.processes
+                "zoo.comparison.groups", [str(folder / "task.json")],
                 stdout=subprocess.PIPE, stderr=stderr, text=True, env=self.env,
                 start_new_session=True,  # a Ctrl+C reaches it once: as this process passes it on
             )  # fmt: skip

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -17,6 +16,7 @@ from typing import Any
 
 from zoo.comparison.tasks import plugin_args, tail, thread_environment
 from zoo.errors import ZooUsageError
+from zoo.processes import run_module
 from zoo.runs.config import RunConfig
 
 #: The exit status of a usage error: it fails every run alike.
@@ -42,15 +42,15 @@ class SeparateRunTask:
         config = RunConfig.from_dict(self.config)
         slot = Path(self.slot)
         slot.mkdir(parents=True, exist_ok=True)
-        args = [sys.executable, "-m", "zoo", *plugin_args(self.plugins, self.strict_plugins),
+        args = [*plugin_args(self.plugins, self.strict_plugins),
                 "train", *config.to_args(), "--output-dir", str(slot), "--json"]  # fmt: skip
         log = slot / "train.log"
         started = time.perf_counter()
         env = thread_environment(self.side_by_side)
-        with log.open("w") as stderr:
-            completed = subprocess.run(
-                args, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env, check=False
-            )
+        with log.open("w") as stderr:  # forked after the imports: see zoo.processes
+            code, out, _ = run_module("zoo", args, stdout=subprocess.PIPE, stderr=stderr,
+                                      text=True, env=env)  # fmt: skip
+        completed = subprocess.CompletedProcess(args, code, out)
         outcome: dict[str, Any] = {
             "act": config.act,
             "seed": config.seed,

@@ -1,0 +1,242 @@
+"""The fork server of :mod:`zoo.processes`: a Python process that imported the heavy modules once
+and forks a child for each request, which then runs ``python -m MODULE ARGS`` as a fresh
+interpreter would (see :func:`_become`).
+
+The protocol, over a socket pair (nothing listens): a request is its length (4 bytes) and its
+JSON, sent with four descriptors: the child's stdin, stdout and stderr, and the request's own
+reply socket, on which the server writes the child's pid, then its exit status (as
+:attr:`subprocess.Popen.returncode` has it) when it ends. The server ends when this socket closes
+(the process that started it ended) and its children have ended.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+from collections.abc import Container, Iterable, Mapping, Sequence
+from typing import Any, NoReturn
+
+
+class Server:
+    """The handle of one server process, started with an environment (:meth:`key_of`)."""
+
+    def __init__(self, env: Mapping[str, str], preload: Sequence[str]) -> None:
+        self.env = {k: v for k, v in env.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+        self.sites = _site_state()
+        self.lock = threading.Lock()
+        ours, theirs = socket.socketpair()
+        self.socket = ours
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", f"from {__name__} import serve; serve({theirs.fileno()})",
+             *preload],
+            env=self.env, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/",
+        )  # fmt: skip
+        theirs.close()
+        self.ready = _receive_exactly(ours, 2) == b"ok"
+
+    @staticmethod
+    def key_of(
+        env: Mapping[str, str], watched: tuple[str, ...], applied: Container[str]
+    ) -> tuple[tuple[str, str], ...]:
+        """What must agree between an environment and the server's for it to fork from it: the
+        variables read while the preloaded modules import, less those a child applies."""
+        return tuple(sorted((k, v) for k, v in env.items()
+                            if k.startswith(watched) and k not in applied))  # fmt: skip
+
+    def current(self) -> bool:
+        """Whether the installed packages are those the server started with."""
+        return self.process.poll() is None and _site_state() == self.sites
+
+    def usable_for(self, env: Mapping[str, str]) -> bool:
+        """Whether a process with environment ``env`` (of this server's key) may fork from it."""
+        if not self.ready:
+            return False
+        threads = env.get("OMP_NUM_THREADS")
+        return threads is None or (threads.isdigit() and int(threads) > 0)
+
+    def fork(self, request: bytes, fds: Sequence[int]) -> tuple[int, socket.socket]:
+        """Ask for a child: its pid, and the socket its exit status will come on."""
+        reply, theirs = socket.socketpair()
+        with self.lock:  # one request at a time: the server reads them one by one
+            try:
+                socket.send_fds(self.socket, [struct.pack("!I", len(request)) + request],
+                                [*fds, theirs.fileno()])  # fmt: skip
+            finally:
+                theirs.close()
+            pid = int(_receive_line(reply))
+        return pid, reply
+
+    def retire(self) -> None:
+        """Stop taking requests (the server ends once its children have)."""
+        self.socket.close()
+
+
+def _site_state() -> list[tuple[str, int]]:
+    """The modification times of the folders packages are installed into."""
+    import site
+
+    folders = [*site.getsitepackages(), site.getusersitepackages()]
+    return [(f, os.stat(f).st_mtime_ns) for f in folders if os.path.isdir(f)]
+
+
+def _receive_exactly(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _receive_line(sock: socket.socket) -> bytes:
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = sock.recv(1)
+        if not chunk:
+            raise OSError("the fork server ended")
+        data += chunk
+    return data
+
+
+# -- the server process ----------------------------------------------------------------------
+
+
+def serve(fd: int) -> None:
+    """The server's main loop (``python -c``): import the modules named on the command line,
+    say ``ok``, then fork a child for each request until the socket closes."""
+    import importlib
+
+    control = socket.socket(fileno=fd)
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # it ends with its client
+        signal.signal(signum, signal.SIG_IGN)
+    try:
+        for name in sys.argv[1:]:
+            importlib.import_module(name)
+        default_threads = _default_threads()
+    except BaseException:
+        control.sendall(b"no")
+        return
+    control.sendall(b"ok")
+    children: dict[int, socket.socket] = {}
+    while True:
+        _reap(children, block=False)
+        readable, _, _ = select.select([control], [], [], 0.05)
+        if not readable:
+            continue
+        message, fds, _, _ = socket.recv_fds(control, 1 << 20, 4)
+        if not message:
+            break
+        size = struct.unpack("!I", message[:4])[0]
+        body = message[4:] + _receive_exactly(control, size - len(message) + 4)
+        reply = socket.socket(fileno=fds[3])
+        pid = os.fork()
+        if pid == 0:
+            _become(json.loads(body), fds[:3], [control, reply, *children.values()],
+                    default_threads)  # fmt: skip
+            raise AssertionError("unreachable: the child ends in _become")
+        for child_fd in fds[:3]:
+            os.close(child_fd)
+        reply.sendall(f"{pid}\n".encode())
+        children[pid] = reply
+    while children:
+        _reap(children, block=True)
+
+
+def _reap(children: dict[int, socket.socket], block: bool) -> None:
+    """Tell the clients of the children that ended how they ended."""
+    for pid in list(children):
+        ended, status = os.waitpid(pid, 0 if block else os.WNOHANG)
+        if ended:
+            reply = children.pop(pid)
+            with contextlib.suppress(OSError):
+                reply.sendall(str(os.waitstatus_to_exitcode(status)).encode())
+            reply.close()
+
+
+def _default_threads() -> int:
+    import torch
+
+    return torch.get_num_threads() if "torch" in sys.modules else 0
+
+
+def _become(request: dict[str, Any], fds: Sequence[int], sockets: Iterable[socket.socket],
+            default_threads: int) -> NoReturn:  # fmt: skip
+    """Turn this forked child into ``python -m MODULE ARGS`` started by the request, run it,
+    and end the process as that would have ended."""
+    for sock in sockets:
+        sock.close()
+    if request["new_session"]:
+        os.setsid()
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+    for fd in set(fds) - {0, 1, 2}:
+        os.close(fd)
+    env: dict[str, str] = request["env"]
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(env)
+    _set_path(request["cwd"], env.get("PYTHONPATH", ""))
+    _set_streams(bool(env.get("PYTHONUNBUFFERED")))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    if default_threads:
+        import torch
+
+        torch.set_num_threads(int(env.get("OMP_NUM_THREADS") or default_threads))
+    for name in [name for name in sys.modules if name == "zoo" or name.startswith("zoo.")]:
+        del sys.modules[name]  # zoo itself imports afresh, with this environment
+    sys.argv = [sys.argv[0], *request["args"]]
+    _run_as_main(request["module"])
+
+
+def _run_as_main(module: str) -> NoReturn:
+    """Run ``module`` as ``__main__``, then end the process as the interpreter would."""
+    import runpy
+
+    from zoo._compat.interpreter import exit_code, exit_now
+
+    try:
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+    except SystemExit as error:
+        exit_now(exit_code(error))
+    except KeyboardInterrupt:
+        sys.excepthook(*sys.exc_info())  # type: ignore[arg-type]
+        exit_now(1, signal.SIGINT)
+    except BaseException:
+        sys.excepthook(*sys.exc_info())  # type: ignore[arg-type]
+        exit_now(1)
+    exit_now(0)
+
+
+def _set_path(cwd: str, pythonpath: str) -> None:
+    """``sys.path`` as ``python -m`` in ``cwd`` with ``PYTHONPATH`` has it."""
+    tail = f"python{sys.version_info[0]}{sys.version_info[1]}.zip"
+    start = next((i for i, p in enumerate(sys.path) if p.endswith(tail)), 1)
+    head = [cwd, *(os.path.abspath(p) for p in pythonpath.split(os.pathsep) if p)]
+    sys.path[:] = [*dict.fromkeys(head), *sys.path[start:]]
+
+
+def _set_streams(unbuffered: bool) -> None:
+    """New ``sys.stdin``/``stdout``/``stderr`` on descriptors 0, 1, 2, buffered as Python's."""
+    import io
+
+    encoding = sys.stdout.encoding if sys.stdout else "utf-8"
+    sys.stdin = sys.__stdin__ = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding)
+    for name, fd, errors in (("stdout", 1, "strict"), ("stderr", 2, "backslashreplace")):
+        raw = io.FileIO(fd, "w", closefd=False)
+        buffered = raw if unbuffered else io.BufferedWriter(raw)
+        stream = io.TextIOWrapper(buffered, encoding, errors, write_through=unbuffered,  # type: ignore[arg-type]
+                                  line_buffering=os.isatty(fd) or name == "stderr")  # fmt: skip
+        setattr(sys, name, stream)
+        setattr(sys, f"__{name}__", stream)
