@@ -18,6 +18,7 @@ from zoo.cli.plot import plot_command
 from zoo.cli.plugins import plugins_command
 from zoo.cli.runs import evaluate_command, predict_command, runs_command
 from zoo.cli.train import train_command
+from zoo.cli.tune import tune_command
 from zoo.errors import (
     INTERRUPTED_MESSAGE,
     ComponentSpecError,
@@ -229,6 +230,7 @@ cli.add_command(train_command)
 cli.add_command(list_command)
 cli.add_command(plugins_command)
 cli.add_command(compare_command)
+cli.add_command(tune_command)
 cli.add_command(plot_command)
 cli.add_command(runs_command)
 cli.add_command(evaluate_command)

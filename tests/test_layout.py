@@ -21,7 +21,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("zoo.cli",),
     ("zoo.plugins",),
     ("zoo",),
-    ("zoo.comparison", "zoo.tools"),
+    ("zoo.comparison", "zoo.tools", "zoo.tuning"),
     ("zoo.training", "zoo.plots"),
     ("zoo.data", "zoo.weights"),
     ("zoo.runs",),

@@ -68,6 +68,8 @@ if TYPE_CHECKING:
     from zoo.training.api import TrainResult, resume, run, train
     from zoo.training.checkpoints import load_model
     from zoo.training.evaluation import evaluate, predict
+    from zoo.tuning.result import TuneResult
+    from zoo.tuning.tune import tune
     from zoo.weights.entry import DatasetInfo, Weights, read_weights_manifest
     from zoo.weights.errors import WeightsError
     from zoo.weights.export import export_model
@@ -122,6 +124,9 @@ _LAZY: dict[str, str] = {
     "ComparisonPlan": "zoo.comparison.plan",
     "compare": "zoo.comparison.compare",
     "compare_datasets": "zoo.comparison.compare",
+    # hyper-parameter search
+    "TuneResult": "zoo.tuning.result",
+    "tune": "zoo.tuning.tune",
     "activation_curve": "zoo.plots",
     "plot_activations": "zoo.plots",
     "plot_run": "zoo.plots",
@@ -165,6 +170,7 @@ __all__ = [
     "RunWriteError",
     "TrainResult",
     "TrainingInterrupted",
+    "TuneResult",
     "UnknownComponentError",
     "VisionDataModule",
     "Weights",
@@ -204,5 +210,6 @@ __all__ = [
     "resume",
     "run",
     "train",
+    "tune",
     "unregister_plugin",
 ]

@@ -1,0 +1,1 @@
+"""``zoo tune``: hyper-parameter search on Optuna, each trial an ordinary run directory."""
