@@ -51,8 +51,11 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
 
 
-def load(data_dir: str, val_size: int) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """The three splits as normalised float images ``(N, 1, 28, 28)`` and int64 labels."""
+def load(
+    data_dir: str, val_size: int, device: str = "cpu"
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """The three splits as normalised float images ``(N, 1, 28, 28)`` and int64 labels, on
+    ``device``."""
     raw = Path(data_dir) / "MNIST" / "raw"
     splits = {}
     for name, prefix in (("train", "train"), ("test", "t10k")):
@@ -65,11 +68,12 @@ def load(data_dir: str, val_size: int) -> dict[str, tuple[torch.Tensor, torch.Te
     train, val = order[: n - val_size], order[n - val_size :]
     splits["train"] = (images[train], labels[train])
     splits["val"] = (images[val], labels[val])
-    return splits
+    return {name: (x.to(device), y.to(device)) for name, (x, y) in splits.items()}
 
 
-def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
-    return torch.randperm(n, generator=torch.Generator().manual_seed(seed + epoch))
+def epoch_order(n: int, seed: int, epoch: int, device: torch.device) -> torch.Tensor:
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed + epoch))
+    return order.to(device)
 
 
 # -- the MLPs, one after another ----------------------------------------------------------------
@@ -98,12 +102,12 @@ def one_run(data: dict, act: str, seed: int, args: argparse.Namespace) -> dict:
     """Train one MLP: its test accuracy (of the best validation epoch's weights) and the seconds
     it took to build and train it, validation included (what zoo's ``train_seconds`` counts)."""
     started = time.perf_counter()
-    model = mlp(act, seed)
+    model = mlp(act, seed).to(data["train"][1].device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     (x, y), (xv, yv) = data["train"], data["val"]
     best, best_state, steps = -1.0, None, 0
     for epoch in range(args.epochs):
-        for index in epoch_order(len(y), seed, epoch).split(args.batch_size):
+        for index in epoch_order(len(y), seed, epoch, y.device).split(args.batch_size):
             loss = F.nll_loss(model(x[index]), y[index])
             optimizer.zero_grad()
             loss.backward()
@@ -133,7 +137,7 @@ class StackedMLPs:
     """``len(acts) * seeds`` MLPs as stacked weights, model ``a * seeds + s`` with activation
     ``acts[a]`` and seed ``s``, each initialised as :func:`mlp` initialises it."""
 
-    def __init__(self, acts: list[str], seeds: int) -> None:
+    def __init__(self, acts: list[str], seeds: int, device: torch.device) -> None:
         self.acts, self.seeds = acts, seeds
         weights: list[list[torch.Tensor]] = [[] for _ in range(2 * (len(WIDTHS) - 1))]
         for act in acts:
@@ -142,7 +146,7 @@ class StackedMLPs:
                 for i, linear in enumerate(linears):
                     weights[2 * i].append(linear.weight.detach().t())
                     weights[2 * i + 1].append(linear.bias.detach().unsqueeze(0))
-        self.params = [torch.stack(w).contiguous().requires_grad_() for w in weights]
+        self.params = [torch.stack(w).to(device).requires_grad_() for w in weights]
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Log-probabilities ``(models, B, 10)`` of inputs ``(models or 1, B, 784)``."""
@@ -157,7 +161,7 @@ class StackedMLPs:
 
     def correct(self, images: torch.Tensor, labels: torch.Tensor, batch: int) -> torch.Tensor:
         """Correct predictions of every model on the images, a tensor ``(models,)``."""
-        correct = torch.zeros(len(self.params[0]), dtype=torch.int64)
+        correct = torch.zeros(len(self.params[0]), dtype=torch.int64, device=labels.device)
         with torch.no_grad():
             for x, y in zip(images.split(batch), labels.split(batch), strict=True):
                 correct += (self(x.flatten(1).unsqueeze(0)).argmax(-1) == y).sum(1)
@@ -167,16 +171,16 @@ class StackedMLPs:
 def stacked_study(data: dict, args: argparse.Namespace) -> list[dict]:
     """Train every model of the study at once: one loss, summed over the models, whose gradient
     is each model's own; Adam treats every element alone, so each model trains as if alone."""
-    model = StackedMLPs(args.acts, args.seeds)
+    model = StackedMLPs(args.acts, args.seeds, data["train"][1].device)
     optimizer = torch.optim.Adam(model.params, lr=1e-3)
     (x, y), (xv, yv) = data["train"], data["val"]
     x = x.flatten(1)
     m = len(model.params[0])
-    best = torch.full((m,), -1.0)
+    best = torch.full((m,), -1.0, device=y.device)
     best_params = [p.detach().clone() for p in model.params]
     per_epoch, steps = -(-len(y) // args.batch_size), 0
     for epoch in range(args.epochs):
-        orders = torch.stack([epoch_order(len(y), s, epoch) for s in range(args.seeds)])
+        orders = torch.stack([epoch_order(len(y), s, epoch, y.device) for s in range(args.seeds)])
         for index in orders.split(args.batch_size, dim=1):  # (seeds, B)
             xb = x[index].repeat(len(args.acts), 1, 1)
             yb = y[index].repeat(len(args.acts), 1)
@@ -229,17 +233,23 @@ def cnn() -> nn.Sequential:
 def cnn_steps(data: dict, args: argparse.Namespace) -> dict:
     """Milliseconds of each training step of the cnn: gather the batch, forward, backward, Adam."""
     torch.manual_seed(0)
-    model = cnn()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     x, y = data["train"]
-    order = epoch_order(len(y), 0, 0)
+    model = cnn().to(y.device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    batches = [
+        index
+        for epoch in range(-(-args.steps * args.batch_size // len(y)))
+        for index in epoch_order(len(y), 0, epoch, y.device).split(args.batch_size)
+    ]
     times = []
-    for index in order.split(args.batch_size)[: args.steps]:
+    for index in batches[: args.steps]:
         started = time.perf_counter()
         loss = F.cross_entropy(model(x[index]), y[index])
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        if y.device.type == "cuda":
+            torch.cuda.synchronize()
         times.append((time.perf_counter() - started) * 1000)
     return {"step_ms": times, "params": sum(p.numel() for p in model.parameters())}
 
@@ -259,10 +269,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-steps", type=int, default=-1, help="stop each run after these")
     parser.add_argument("--stacked", action="store_true", help="all models in one loop")
     parser.add_argument("--steps", type=int, default=30, help="cnn-step: steps to time")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda [cpu]")
     args = parser.parse_args(argv)
     args.batch_size = args.batch_size or (128 if args.command == "cnn-step" else 64)
     started = time.perf_counter()
-    data = load(args.data_dir, args.val_size)
+    data = load(args.data_dir, args.val_size, args.device)
     load_seconds = time.perf_counter() - started
     if args.command == "cnn-step":
         result = cnn_steps(data, args)
@@ -271,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         result = {"runs": [one_run(data, a, s, args) for a in args.acts for s in range(args.seeds)]}
     result["load_seconds"] = load_seconds  # reading and normalising the IDX files
+    if args.device.startswith("cuda"):
+        torch.cuda.synchronize()
     result["seconds"] = time.perf_counter() - started  # all but the imports
     result["threads"] = torch.get_num_threads()
     print(json.dumps(result), flush=True)
