@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # shellcheck disable=SC2329  # zoo, train_json and show_result run through part "$@"
 # One short check of lightning-zoo on a GPU machine, to run once there (about 5 minutes on an
-# H100-class GPU, at most ~8):
+# H100-class GPU for parts 1-5, at most ~8, and a few more for part 6):
 #
 #   ZOO_DATA_DIR=/path/to/data bash benchmarks/gpu_check.sh [RESULTS_DIR]
 #
@@ -17,6 +17,11 @@
 #   4. compile   zoo train --compile, 2 epochs (the first includes the compilation)
 #   5. cnn       the cnn recipe of docs/recipes.md cut to 3 epochs, to 99 % MNIST test
 #                accuracy, with the time it took
+#   6. handwritten  zoo against the hand-written PyTorch loop, both on the GPU: the study
+#                stacked against zoo compare (fused) and one run after another against
+#                --separate --jobs 2, one run, the cnn step, the study at 12/48/192 runs
+#                (benchmarks/handwritten.py --accelerator gpu, one repeat; its table in
+#                handwritten.log, every figure in handwritten.json, the plot handwritten.png)
 #
 # A part that fails is reported in summary.txt and the others still run; the script exits with
 # 1 if any part failed. PYTHON picks the interpreter (default: python).
@@ -108,6 +113,10 @@ part cnn train_json cnn --arch cnn --epochs 3 --batch-size 128 \
     --optimizer adamw:weight_decay=0.05 --scheduler onecycle --label-smoothing 0.1 \
     --augment affine:degrees=10,translate=0.1 --seed 0 --accelerator gpu
 part cnn-result show_result cnn 0.99
+
+part handwritten "$PYTHON" benchmarks/handwritten.py --data-dir "$ZOO_DATA_DIR" \
+    --accelerator gpu --repeats 1 --run-repeats 1 --no-doc --plot "$RESULTS/handwritten.png" \
+    --output "$RESULTS/handwritten.json"
 
 echo "--- summary ($RESULTS/summary.txt)"
 cat "$SUMMARY"

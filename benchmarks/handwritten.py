@@ -63,12 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.data_dir:
         sys.exit("--data-dir (or $ZOO_DATA_DIR) must name a root holding MNIST/raw/")
     settle(args)
-    bench = Bench(args)
-    report: dict[str, Any] = {"settings": {k: v for k, v in vars(args).items() if k != "docs"}}
-    for part in args.only:
-        print(f"== {part}", file=sys.stderr, flush=True)
-        report[part] = PART_RUNNERS[part](bench, args)
-    report["load_average"] = [min(bench.loads), max(bench.loads)]
+    report = read_report(args) if args.from_json else measure_parts(args)
     text = render(report, args)
     print(text, flush=True)
     if args.output:
@@ -82,6 +77,30 @@ def main(argv: list[str] | None = None) -> int:
         write_block(args.docs, BLOCK, doc_block(text, args, plot))
         print(f"Wrote the {BLOCK} block of {args.docs}", file=sys.stderr)
     return 0
+
+
+def measure_parts(args: argparse.Namespace) -> dict[str, Any]:
+    """Run the parts of ``--only``: every measurement, and the settings they were made with."""
+    bench = Bench(args)
+    report: dict[str, Any] = {"settings": {k: v for k, v in vars(args).items() if k != "docs"}}
+    for part in args.only:
+        print(f"== {part}", file=sys.stderr, flush=True)
+        report[part] = PART_RUNNERS[part](bench, args)
+    report["load_average"] = [min(bench.loads), max(bench.loads)]
+    return report
+
+
+def read_report(args: argparse.Namespace) -> dict[str, Any]:
+    """The measurements of an earlier ``--output`` file, with the settings they were made with
+    (``--from-json``: the tables written again without measuring)."""
+    report = json.loads(args.from_json.read_text())
+    kept = ("docs", "plot", "output", "from_json")
+    for key, value in report["settings"].items():
+        if key not in kept:
+            setattr(args, key, value)
+    if "scaling" in report:
+        report["scaling"] = {int(runs): point for runs, point in report["scaling"].items()}
+    return report
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -104,6 +123,7 @@ def _parser() -> argparse.ArgumentParser:
     add("--no-doc", dest="docs", action="store_const", const=Path())
     add("--plot", type=Path, default=None, help="the scaling plot [beside --docs]")
     add("--output", type=Path, default=None, help="write every figure as JSON")
+    add("--from-json", type=Path, default=None, help="write the tables of an --output file")
     add("--zoo-cnn-step", action="store_true", help=argparse.SUPPRESS)
     add("--steps", type=int, default=0, help=argparse.SUPPRESS)
     add("--work-dir", help=argparse.SUPPRESS)
