@@ -17,6 +17,7 @@ import inspect
 import json
 import os
 import socket
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,7 +57,7 @@ def default_storage(output_dir: Path) -> str:
 def open_storage(url: str) -> Any:
     """Optuna's RDB storage at ``url``, with heartbeats; a :class:`ZooUsageError` when it
     cannot be opened."""
-    optuna = import_optuna()
+    import_optuna()
     from optuna.storages import RDBStorage
 
     engine: dict[str, Any] = {}
@@ -71,16 +72,23 @@ def open_storage(url: str) -> Any:
     callback = (
         stale if stale in inspect.signature(RDBStorage).parameters else "failed_trial_callback"
     )
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return RDBStorage(
-                url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_INTERVAL,
-                grace_period=GRACE_PERIOD, **{callback: retry},
-            )  # fmt: skip
-    except (optuna.exceptions.StorageInternalError, ImportError, ValueError, Exception) as error:
-        reason = " ".join(str(error).split())[:300]
-        raise ZooUsageError(f"cannot open the study storage {url}: {reason}") from None
+    for attempt in range(3):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return RDBStorage(
+                    url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_INTERVAL,
+                    grace_period=GRACE_PERIOD, **{callback: retry},
+                )  # fmt: skip
+        except Exception as error:  # SQLAlchemy's and the database driver's, of any kind
+            # Two workers creating the tables of a new database at once: the second one finds
+            # them made by the first, and opens them on its next try.
+            if "already exists" in str(error) and attempt < 2:
+                time.sleep(0.5)
+                continue
+            reason = " ".join(str(error).split())[:300]
+            raise ZooUsageError(f"cannot open the study storage {url}: {reason}") from None
+    raise AssertionError("unreachable")
 
 
 def open_study(storage: Any, name: str, settings: dict[str, Any], sampler: Any, pruner: Any) -> Any:

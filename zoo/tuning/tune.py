@@ -141,26 +141,33 @@ class _Search:
         self.current: Any = None
         self.trained = 0
         self.failures: list[str] = []  # in a row
+        self.lines: dict[int, str] = {}  # how each trial ended, said once it is recorded
 
     def run(self) -> int:
         """Train until the study has its trials; the number this worker trained."""
         import optuna
 
-        from zoo.tuning.trial import TrialFailed
-
         remaining = self.trials - done(self.study)
         if remaining <= 0:
             self.say(f"the study has its {self.trials} trials; nothing to train")
             return 0
+        from zoo.tuning.trial import TrialFailed  # Lightning: only to train
+
         states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
                   optuna.trial.TrialState.RUNNING)  # fmt: skip
         stop = optuna.study.MaxTrialsCallback(self.trials, states=states)
         with self._interrupts():
             self.study.optimize(
-                self._objective, n_trials=remaining, catch=(TrialFailed,), callbacks=[stop],
-                gc_after_trial=False,
+                self._objective, n_trials=remaining, catch=(TrialFailed,),
+                callbacks=[stop, self._told], gc_after_trial=False,
             )  # fmt: skip
         return self.trained
+
+    def _told(self, study: Any, trial: Any) -> None:
+        """The trial's line, once the study has recorded how it ended."""
+        line = self.lines.pop(trial.number, None)
+        if line is not None:
+            self.say(f"trial {trial.number}: {self._params(trial)} · {line}")
 
     def _objective(self, trial: Any) -> float:
         from zoo.tuning.trial import TrialFailed, run_trial
@@ -180,11 +187,11 @@ class _Search:
             )  # fmt: skip
         except optuna.TrialPruned as pruned:
             self.trained += 1
-            self.say(f"trial {trial.number}: {self._params(trial)} · pruned ({pruned})")
+            self.lines[trial.number] = f"pruned ({pruned})"
             raise
         except TrialFailed as failed:
             trial.set_user_attr("reason", str(failed))
-            self.say(f"trial {trial.number}: {self._params(trial)} · failed: {failed}")
+            self.lines[trial.number] = f"failed: {failed}"
             self.failures.append(str(failed))
             if len(self.failures) >= MAX_FAILURES_IN_A_ROW:  # the options, not the parameters
                 raise ZooUsageError(
@@ -193,9 +200,8 @@ class _Search:
             raise
         self.failures.clear()
         self.trained += 1
-        self.say(
-            f"trial {trial.number}: {self._params(trial)} · {self.metric} {value:.4f} "
-            f"({result.epochs} epoch(s), {result.train_seconds:.1f} s)"
+        self.lines[trial.number] = (
+            f"{self.metric} {value:.4f} ({result.epochs} epoch(s), {result.train_seconds:.1f} s)"
         )
         return value
 
@@ -217,6 +223,21 @@ class _Search:
         before = [t for t in self.study.get_trials(deepcopy=False) if t.number < trial.number]
         return sum(t.state.name in live for t in before) >= self.trials
 
+    def _fail(self, number: int) -> bool:
+        """Fail this worker's trial ``number`` if it is not done (Optuna fails it when the
+        signal stops the objective; not when it lands in Optuna's own code) and ask it again."""
+        import optuna
+
+        frozen = self.study.get_trials(deepcopy=False)[number]
+        if frozen.state.name == "RUNNING":
+            with contextlib.suppress(ValueError, RuntimeError, optuna.exceptions.OptunaError):
+                self.study.tell(number, state=optuna.trial.TrialState.FAIL)
+            frozen = self.study.get_trials(deepcopy=False)[number]
+        if frozen.state.name != "FAIL":
+            return False
+        retry(self.study, frozen)
+        return True
+
     @contextlib.contextmanager
     def _interrupts(self) -> Iterator[None]:
         """SIGINT or SIGTERM: the trial in progress is failed (Optuna does that) and asked
@@ -226,10 +247,7 @@ class _Search:
         except (TrainingInterrupted, KeyboardInterrupt) as error:
             signum = getattr(error, "signum", signal.SIGINT)
             kept = f"{done(self.study)} trial(s) done are kept in the study"
-            trial = self.current
-            if trial is not None:
-                frozen = self.study.get_trials(deepcopy=False)[trial.number]
-                if frozen.state.name == "FAIL":
-                    retry(self.study, frozen)
-                    kept += f"; trial {trial.number} continues when the same command runs again"
+            if self.current is not None and self._fail(self.current.number):
+                number = self.current.number
+                kept += f"; trial {number} continues when the same command runs again"
             raise TrainingInterrupted(f"zoo tune stopped: {kept}.", signum) from None
