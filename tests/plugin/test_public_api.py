@@ -27,6 +27,8 @@ PUBLIC_NAMES = {
     # compare and plot
     "ComparisonPlan", "compare", "compare_datasets", "plot_run", "plot_activations",
     "activation_curve",
+    # hyper-parameter search
+    "tune", "TuneResult",
     # components
     "create_model", "create_activation", "create_datamodule", "activation_modules",
     "list_components", "list_activations", "list_architectures", "list_datasets", "Component",
