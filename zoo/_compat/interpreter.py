@@ -6,8 +6,8 @@ Once torch and Lightning are imported, the interpreter's own exit takes seconds:
 in that teardown: runs, checkpoints and logs are written and closed before. :func:`exit_now`
 does what the exit does for a program (non-daemon threads joined, ``atexit`` handlers run,
 standard streams flushed), then ends the process. The handlers are run with
-``atexit._run_exitfuncs``, the interpreter's own (private) function; where it is missing, the
-interpreter exits as usual.
+``atexit._run_exitfuncs``, the interpreter's own (private) function; where it is missing, or
+with ``ZOO_FAST_EXIT=0``, the interpreter exits as usual.
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ import signal
 import sys
 import threading
 from typing import NoReturn
+
+#: ``ZOO_FAST_EXIT=0`` lets the interpreter exit as usual, teardown included.
+SWITCH = "ZOO_FAST_EXIT"
 
 
 def exit_code(error: SystemExit) -> int:
@@ -36,7 +39,7 @@ def exit_now(code: int, signum: int | None = None) -> NoReturn:
     """End this process with status ``code`` (or killed by ``signum``, as after an uncaught
     ``KeyboardInterrupt``) without the interpreter's teardown of its modules."""
     run_handlers = getattr(atexit, "_run_exitfuncs", None)
-    if run_handlers is None:
+    if run_handlers is None or os.environ.get(SWITCH) == "0":
         if signum is not None:
             raise KeyboardInterrupt
         sys.exit(code)

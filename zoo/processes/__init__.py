@@ -35,7 +35,7 @@ SWITCH = "ZOO_FORKSERVER"
 #: process differs from the server's in one of these, it starts a fresh interpreter.
 IMPORT_TIME_VARIABLES = (
     "PYTHON", "LD_", "TORCH", "PYTORCH", "CUDA", "NVIDIA", "TRITON", "OMP_", "MKL", "KMP_",
-    "GOMP_", "OPENBLAS", "NUMPY", "PL_", "LIGHTNING", "TQDM_", "MPL", "HF_", "SCIPY",
+    "GOMP_", "OPENBLAS", "NUMPY", "PL_", "LIGHTNING", "TQDM_", "MPL", "SCIPY",
 )  # fmt: skip
 #: At most this many servers (one per set of values of those variables) run at once.
 MAX_SERVERS = 4
@@ -60,15 +60,18 @@ def start_module(
     :class:`subprocess.Popen`. Returns a :class:`ForkedProcess` or a :class:`subprocess.Popen`."""
     environment = dict(os.environ if env is None else env)
     server = _server_for(environment)
-    if server is None:
-        return subprocess.Popen(
-            [sys.executable, "-m", module, *args], env=environment, cwd=cwd, stdin=stdin,
-            stdout=stdout, stderr=stderr, text=text, start_new_session=start_new_session,
-        )  # fmt: skip
-    folder = os.path.abspath(cwd or os.getcwd())
-    request = {"module": module, "args": list(args), "env": environment, "cwd": folder,
-               "new_session": start_new_session}  # fmt: skip
-    return ForkedProcess(server, request, stdin, stdout, stderr, text)
+    if server is not None:
+        folder = os.path.abspath(cwd or os.getcwd())
+        request = {"module": module, "args": list(args), "env": environment, "cwd": folder,
+                   "new_session": start_new_session}  # fmt: skip
+        try:
+            return ForkedProcess(server, request, stdin, stdout, stderr, text)
+        except OSError:  # the server was retired or ended meanwhile: start afresh
+            pass
+    return subprocess.Popen(
+        [sys.executable, "-m", module, *args], env=environment, cwd=cwd, stdin=stdin,
+        stdout=stdout, stderr=stderr, text=text, start_new_session=start_new_session,
+    )  # fmt: skip
 
 
 def run_module(module: str, args: Sequence[str] = (), **options: Any) -> tuple[int, Any, Any]:
@@ -127,6 +130,11 @@ class ForkedProcess:
                 setattr(self, name, _wrap(ours, name == "stdin", text))
         try:
             self.pid, self._reply = server.fork(json.dumps(request).encode(), child_fds)
+        except BaseException:
+            for stream in (self.stdin, self.stdout, self.stderr):
+                if stream is not None:
+                    stream.close()
+            raise
         finally:
             for fd in close_after:
                 os.close(fd)

@@ -64,20 +64,27 @@ class Server:
         return threads is None or (threads.isdigit() and int(threads) > 0)
 
     def fork(self, request: bytes, fds: Sequence[int]) -> tuple[int, socket.socket]:
-        """Ask for a child: its pid, and the socket its exit status will come on."""
+        """Ask for a child: its pid, and the socket its exit status will come on. Raises
+        :class:`OSError` where the server takes no more requests (retired, or ended)."""
         reply, theirs = socket.socketpair()
-        with self.lock:  # one request at a time: the server reads them one by one
-            try:
+        try:
+            with self.lock:  # one request at a time: the server reads them one by one
+                if self.socket.fileno() == -1:
+                    raise ConnectionAbortedError("the fork server is retired")
                 socket.send_fds(self.socket, [struct.pack("!I", len(request)) + request],
                                 [*fds, theirs.fileno()])  # fmt: skip
-            finally:
                 theirs.close()
-            pid = int(_receive_line(reply))
-        return pid, reply
+                return int(_receive_line(reply)), reply
+        except BaseException:
+            theirs.close()
+            reply.close()
+            raise
 
     def retire(self) -> None:
-        """Stop taking requests (the server ends once its children have)."""
-        self.socket.close()
+        """Stop taking requests (the server ends once its children have); a request on its
+        way is answered first."""
+        with self.lock:
+            self.socket.close()
 
 
 def _site_state() -> list[tuple[str, int]]:
