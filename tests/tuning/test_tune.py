@@ -22,7 +22,7 @@ SEARCH = ("--search", "lr=log(1e-3,1e-1)", "--search", "act=choice(relu,tanh)")
 
 
 def tune_args(data: Path, output: Path, *extra: str, trials: int = 4) -> list[str]:
-    options = ["--dataset", TINY, "--epochs", "2", "--batch-size", "32", "--data-dir", str(data)]
+    options = ["--dataset", TINY, "--epochs", "1", "--batch-size", "32", "--data-dir", str(data)]
     return ["tune", *SEARCH, "--trials", str(trials), *options, "--output-dir", str(output), *extra]
 
 
@@ -83,22 +83,31 @@ def test_the_same_command_on_a_finished_study_trains_nothing(
     assert len(list((output / "trials").iterdir())) == 4
 
 
-def test_an_interrupted_study_continues_to_its_trials_none_twice(
+def stopped_after_a_trial(args: list[str], signum: int) -> subprocess.CompletedProcess[str]:
+    """``zoo ARGS`` sent ``signum`` once it has said that a trial ended."""
+    process = start_zoo(*args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with process:
+        for line in process.stdout:  # a line per trial, once the study recorded it
+            if line.startswith("trial "):
+                process.send_signal(signum)
+                break
+        out, err = process.communicate(timeout=120)
+    return subprocess.CompletedProcess(args, process.returncode, out, err)
+
+
+def test_an_interrupted_then_killed_study_continues_to_its_trials_none_twice(
     tiny_mnist: Path, tmp_path: Path
 ) -> None:
     args = tune_args(tiny_mnist, tmp_path, "--pruner", "none", trials=4)
-    process = start_zoo(*args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    with process:
-        for line in process.stdout:  # a line per trial
-            if line.startswith("trial 0:"):
-                process.send_signal(signal.SIGINT)
-                break
-        _, err = process.communicate(timeout=120)
-    assert process.returncode == 130, err
-    (last,) = err.strip().splitlines()[-1:]
-    assert "zoo tune stopped" in last and "kept in the study" in last
     storage = f"sqlite:///{tmp_path / 'study.db'}"
+    interrupted = stopped_after_a_trial(args, signal.SIGINT)
+    assert interrupted.returncode == 130, interrupted.stderr
+    (last,) = interrupted.stderr.strip().splitlines()[-1:]
+    assert "zoo tune stopped" in last and "kept in the study" in last
+    assert "Traceback" not in interrupted.stderr
     assert len(counted(storage)) < 4
+    killed = stopped_after_a_trial(args, signal.SIGKILL)  # its trial left RUNNING, if any
+    assert killed.returncode == -signal.SIGKILL
 
     again = run_zoo(*args)
     assert again.returncode == 0, again.stderr

@@ -16,6 +16,7 @@ import contextlib
 import inspect
 import json
 import os
+import random
 import socket
 import time
 import warnings
@@ -29,6 +30,9 @@ from zoo.runs.config import flag
 #: Seconds between a trial's heartbeats, and without one before another worker fails it.
 HEARTBEAT_INTERVAL = 20
 GRACE_PERIOD = 60
+#: What opening a new database says when another worker is creating its tables at that moment.
+CREATE_RACES = ("already exists", "UNIQUE constraint failed", "database is locked")
+CREATE_ATTEMPTS = 5
 #: The user attribute under which a study keeps zoo's settings.
 SETTINGS = "zoo"
 #: Run options a worker may set its own way: where and how it runs, not what a trial computes.
@@ -72,7 +76,7 @@ def open_storage(url: str) -> Any:
     callback = (
         stale if stale in inspect.signature(RDBStorage).parameters else "failed_trial_callback"
     )
-    for attempt in range(3):
+    for attempt in range(CREATE_ATTEMPTS):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -82,9 +86,10 @@ def open_storage(url: str) -> Any:
                 )  # fmt: skip
         except Exception as error:  # SQLAlchemy's and the database driver's, of any kind
             # Two workers creating the tables of a new database at once: the second one finds
-            # them made by the first, and opens them on its next try.
-            if "already exists" in str(error) and attempt < 2:
-                time.sleep(0.5)
+            # them made (or half made) by the first, and opens them on a later try.
+            racing = any(text in str(error) for text in CREATE_RACES)
+            if racing and attempt < CREATE_ATTEMPTS - 1:
+                time.sleep(0.2 + random.random())
                 continue
             reason = " ".join(str(error).split())[:300]
             raise ZooUsageError(f"cannot open the study storage {url}: {reason}") from None
@@ -161,13 +166,18 @@ def worker_id() -> dict[str, Any]:
 
 
 def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, ended but not yet reaped, does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc here: the signal check is all there is
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 def recover(study: Any) -> list[int]:
