@@ -151,3 +151,25 @@ print(json.dumps([server.process.pid for server in _servers.values()]))
     while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not Path(f"/proc/{pid}").exists() or " Z " in Path(f"/proc/{pid}/stat").read_text()
+
+
+def test_a_package_installed_after_the_server_started_is_found(
+    probe_site: Path, tmp_path: Path
+) -> None:
+    import site
+
+    assert run_probe(probe_site)[0] == 0  # the server runs
+    folder = tmp_path / "installed"
+    folder.mkdir()
+    (folder / "zoo_probe_installed_later.py").write_text("print('found')\n")
+    pth = Path(site.getsitepackages()[0]) / f"zoo-probe-{os.getpid()}.pth"
+    try:
+        pth.write_text(f"{folder}\n")
+        pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+        code, out, err = run_module("zoo_probe_installed_later", env=env_for(probe_site), **pipes)
+    finally:
+        pth.unlink()
+    assert (code, out) == (0, "found\n"), err
+    code, _, err = run_module("zoo_probe_installed_later", env=env_for(probe_site),
+                              stderr=subprocess.PIPE, text=True)  # fmt: skip
+    assert code == 1 and "No module named" in err  # and gone once removed

@@ -30,7 +30,8 @@ class Server:
 
     def __init__(self, env: Mapping[str, str], preload: Sequence[str]) -> None:
         self.env = {k: v for k, v in env.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
-        self.sites = _site_state()
+        self.preload = tuple(preload)
+        self.preloaded = _files_of(preload)
         self.lock = threading.Lock()
         ours, theirs = socket.socketpair()
         self.socket = ours
@@ -53,8 +54,9 @@ class Server:
                             if k.startswith(watched) and k not in applied))  # fmt: skip
 
     def current(self) -> bool:
-        """Whether the installed packages are those the server started with."""
-        return self.process.poll() is None and _site_state() == self.sites
+        """Whether the server runs, with the preloaded packages as they are installed now (a
+        package installed since it started is found by the children: see :func:`_set_path`)."""
+        return self.process.poll() is None and _files_of(self.preload) == self.preloaded
 
     def usable_for(self, env: Mapping[str, str]) -> bool:
         """Whether a process with environment ``env`` (of this server's key) may fork from it."""
@@ -87,12 +89,17 @@ class Server:
             self.socket.close()
 
 
-def _site_state() -> list[tuple[str, int]]:
-    """The modification times of the folders packages are installed into."""
-    import site
+def _files_of(packages: Sequence[str]) -> list[tuple[str, int]]:
+    """Where each package is installed, and when its ``__init__`` was written (without
+    importing it)."""
+    import importlib.util
 
-    folders = [*site.getsitepackages(), site.getusersitepackages()]
-    return [(f, os.stat(f).st_mtime_ns) for f in folders if os.path.isdir(f)]
+    files = []
+    for name in packages:
+        spec = importlib.util.find_spec(name)
+        origin = spec.origin if spec and spec.origin else ""
+        files.append((origin, os.stat(origin).st_mtime_ns if os.path.exists(origin) else 0))
+    return files
 
 
 def _receive_exactly(sock: socket.socket, size: int) -> bytes:
@@ -227,11 +234,27 @@ def _run_as_main(module: str) -> NoReturn:
 
 
 def _set_path(cwd: str, pythonpath: str) -> None:
-    """``sys.path`` as ``python -m`` in ``cwd`` with ``PYTHONPATH`` has it."""
+    """``sys.path`` as ``python -m`` in ``cwd`` with ``PYTHONPATH`` has it: the standard library's
+    folders, then the site folders with their ``.pth`` files read again (packages installed or
+    removed since the server started)."""
+    import importlib
+    import site
+
+    sites = [*([site.getusersitepackages()] if site.ENABLE_USER_SITE else []),
+             *site.getsitepackages()]  # fmt: skip
     tail = f"python{sys.version_info[0]}{sys.version_info[1]}.zip"
     start = next((i for i, p in enumerate(sys.path) if p.endswith(tail)), 1)
+    core = []
+    for folder in sys.path[start:]:
+        if folder in sites:
+            break
+        core.append(folder)
     head = [cwd, *(os.path.abspath(p) for p in pythonpath.split(os.pathsep) if p)]
-    sys.path[:] = [*dict.fromkeys(head), *sys.path[start:]]
+    sys.path[:] = [*dict.fromkeys(head), *core]
+    for folder in sites:
+        if os.path.isdir(folder):
+            site.addsitedir(folder)
+    importlib.invalidate_caches()
 
 
 def _set_streams(unbuffered: bool) -> None:
