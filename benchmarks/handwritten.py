@@ -86,7 +86,9 @@ def measure_parts(args: argparse.Namespace) -> dict[str, Any]:
     for part in args.only:
         print(f"== {part}", file=sys.stderr, flush=True)
         report[part] = PART_RUNNERS[part](bench, args)
-    report["load_average"] = [min(bench.loads), max(bench.loads)]
+        report["load_average"] = [min(bench.loads), max(bench.loads)]
+        if args.output:  # after each part: what was measured survives an interruption
+            args.output.write_text(json.dumps(report, indent=2, default=str) + "\n")
     return report
 
 
@@ -110,6 +112,7 @@ def _parser() -> argparse.ArgumentParser:
     add("--only", nargs="+", choices=PARTS, default=list(PARTS), help="parts to run [all]")
     add("--repeats", type=int, default=2, help="runs of each variant [2]")
     add("--run-repeats", type=int, default=3, help="runs of each one-run variant [3]")
+    add("--scaling-repeats", type=int, default=None, help="runs of each scaling point [--repeats]")
     add("--acts", nargs="+", default=list(ACTS), help="the study's activations [its four]")
     add("--seeds", type=int, default=3, help="the study's seeds [3]")
     add("--epochs", type=int, default=3, help="the study's epochs [3]")
@@ -136,7 +139,7 @@ def settle(args: argparse.Namespace) -> None:
         args.acts, args.seeds, args.epochs = args.acts[:1] + args.acts[-1:], 1, 1
         args.max_steps = args.max_steps or 3
         args.scaling_seeds, args.cnn_steps = [1], 2  # the study's size: measured once
-        args.repeats, args.run_repeats = 1, 1
+        args.repeats, args.run_repeats, args.scaling_repeats = 1, 1, 1
     if args.docs is None:
         args.docs = None if args.quick else HERE.parent / "docs" / "performance.md"
     elif args.docs == Path():
@@ -304,7 +307,7 @@ def scaling_part(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
             "fused": lambda r, compare=compare: bench.zoo(compare, None, r),
         }
         print(f"   {seeds * len(args.acts)} runs", file=sys.stderr, flush=True)
-        points[seeds * len(args.acts)] = repeated(variants, args.repeats)
+        points[seeds * len(args.acts)] = repeated(variants, args.scaling_repeats or args.repeats)
     return points
 
 
@@ -573,8 +576,9 @@ def doc_block(text: str, args: argparse.Namespace, plot: Path | None) -> str:
 
     words = ["python", "benchmarks/handwritten.py", "--data-dir", "DIR"]
     parser = _parser()
-    for option in ("only", "repeats", "run_repeats", "acts", "seeds", "epochs", "scaling_seeds",
-                   "cnn_steps", "max_steps", "val_size", "accelerator"):  # fmt: skip
+    for option in ("only", "repeats", "run_repeats", "scaling_repeats", "acts", "seeds",
+                   "epochs", "scaling_seeds", "cnn_steps", "max_steps", "val_size",
+                   "accelerator"):  # fmt: skip
         value = getattr(args, option)
         if value != parser.get_default(option):
             flag = "--" + option.replace("_", "-")

@@ -185,3 +185,47 @@ def test_performance_doc_has_the_fused_blocks() -> None:
     for name in ("compare-speed", "compare-scaling"):
         assert f"<!-- {name}:start -->" in text and f"<!-- {name}:end -->" in text
     assert "benchmarks/compare_speed.py" in text and "benchmarks/scaling.py" in text
+
+
+# --- handwritten.py: zoo against the hand-written loop, in its quick mode ----------------------
+
+
+def test_handwritten_runs_both_sides_and_prints_their_accuracies(
+    tiny_mnist: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    handwritten = _benchmark("handwritten")
+    output, plot = tmp_path / "handwritten.json", tmp_path / "scaling.png"
+    args = ["--quick", "--no-doc", "--data-dir", str(tiny_mnist), "--val-size", "100"]
+    assert handwritten.main([*args, "--output", str(output), "--plot", str(plot)]) == 0
+
+    table = capsys.readouterr().out
+    for row in (
+        "| the study, 2 activations x 1 seeds x 1 epochs: 2 models stacked in one loop",
+        "| the same study, the runs one after another / `zoo compare --separate --jobs 2` |",
+        "| one run (relu, seed 0), whole process, 1 epoch / `zoo train --epochs 1` | 1 / 1 |",
+        "| one run, `train_seconds` (data set-up, training, validation), 2 epochs /",
+        "| the default `cnn` (468,010 parameters), one training step at batch 128",
+        "| relu | ",
+        "| tanh | ",
+        "| 2 | ",
+    ):
+        assert row in table
+    assert table.count("**") >= 12  # a ratio in each of the six timed rows
+    assert "One run (relu, seed 0), test accuracy: 1 epoch(s): hand-written " in table
+    assert plot.read_bytes().startswith(b"\x89PNG")
+
+    # the same initial weights and data order: the two sides' test accuracies agree
+    report = json.loads(output.read_text())
+    accs = {name: handwritten.accuracies(report["study"][name]) for name in report["study"]}
+    for act in ("relu", "tanh"):
+        values = [accs[name][act][0] for name in accs]
+        assert max(values) - min(values) <= 0.02, (act, values)
+    run = report["run"]
+    assert abs(run["hand 1"][0]["result"]["runs"][0]["test_acc"]
+               - run["zoo 1"][0]["result"]["test_acc"]) <= 0.02  # fmt: skip
+
+
+def test_performance_doc_has_the_handwritten_block() -> None:
+    text = (ROOT / "docs/performance.md").read_text()
+    assert "<!-- handwritten:start -->" in text and "<!-- handwritten:end -->" in text
+    assert "python benchmarks/handwritten.py --data-dir DIR" in text
