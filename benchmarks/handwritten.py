@@ -40,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,8 @@ from compare_speed import TreeMemory  # noqa: E402  (a sibling script, not a pac
 
 ACTS = ("relu", "leakyrelu", "sigmoid", "tanh")
 PARTS = ("study", "run", "cnn", "scaling")
-BLOCK = "handwritten"
+#: The blocks of docs/performance.md this script writes, and the parts each one shows.
+BLOCKS = {"handwritten": ("study", "run", "cnn"), "handwritten-scaling": ("scaling",)}
 PLOT = "handwritten-scaling.png"
 CPUS = os.cpu_count() or 1
 
@@ -60,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.zoo_cnn_step:  # a child process: zoo's cnn steps, one JSON line on stdout
         print(json.dumps(zoo_cnn_steps(args)), flush=True)
         return 0
-    if not args.data_dir:
+    if not args.data_dir and not args.from_json:
         sys.exit("--data-dir (or $ZOO_DATA_DIR) must name a root holding MNIST/raw/")
     settle(args)
     report = read_report(args) if args.from_json else measure_parts(args)
@@ -74,8 +76,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.docs:
         from docblocks import write_block
 
-        write_block(args.docs, BLOCK, doc_block(text, args, plot))
-        print(f"Wrote the {BLOCK} block of {args.docs}", file=sys.stderr)
+        for block, parts in BLOCKS.items():
+            if any(part in report for part in parts):
+                picture = plot if "scaling" in parts else None
+                text = doc_block(render(report, args, parts), args, picture, report.get("date"))
+                write_block(args.docs, block, text)
+                print(f"Wrote the {block} block of {args.docs}", file=sys.stderr)
     return 0
 
 
@@ -83,6 +89,7 @@ def measure_parts(args: argparse.Namespace) -> dict[str, Any]:
     """Run the parts of ``--only``: every measurement, and the settings they were made with."""
     bench = Bench(args)
     report: dict[str, Any] = {"settings": {k: v for k, v in vars(args).items() if k != "docs"}}
+    report["date"] = date.today().isoformat()
     for part in args.only:
         print(f"== {part}", file=sys.stderr, flush=True)
         report[part] = PART_RUNNERS[part](bench, args)
@@ -516,14 +523,18 @@ def scaling_lines(report: dict[str, Any], acts: int) -> list[str]:
     return [*lines, ""]
 
 
-def render(report: dict[str, Any], args: argparse.Namespace) -> str:
-    """The tables and the sentences around them."""
+def render(report: dict[str, Any], args: argparse.Namespace, parts: tuple[str, ...] = PARTS) -> str:
+    """The tables of ``parts`` and the sentences around them."""
+    report = {k: v for k, v in report.items() if k not in PARTS or k in parts}
     steps = f", at most {args.max_steps} steps a run" if args.max_steps else ""
     quick = " `--quick`: processes forked from zoo's server, figures not comparable." * args.quick
+    counts = [f"{args.run_repeats} for one run"] * ("run" in report)
+    counts += [f"{args.scaling_repeats or args.repeats} for scaling"] * ("scaling" in report)
+    counted = f" ({', '.join(counts)})" if counts else ""
     lines = [
         f"MNIST, MLP 784-128-64-10 (LogSoftmax + NLL), Adam 1e-3, batch 64{steps}, "
         f"{args.accelerator}; every side a whole process, timed from its start to its exit; "
-        f"{args.repeats} repeat(s) ({args.run_repeats} for one run), alternating the order.{quick}",
+        f"{args.repeats} repeat(s){counted}, alternating the order.{quick}",
         "",
     ]
     rows = speed_rows(report, args)
@@ -570,15 +581,17 @@ def draw(points: dict[int, dict[str, Any]], path: Path, acts: int) -> None:
     plt.close(figure)
 
 
-def doc_block(text: str, args: argparse.Namespace, plot: Path | None) -> str:
+def doc_block(text: str, args: argparse.Namespace, plot: Path | None, when: str | None) -> str:
     """The block: the tables, the plot, the command that measured them, where and when."""
     from docblocks import provenance
 
     words = ["python", "benchmarks/handwritten.py", "--data-dir", "DIR"]
     parser = _parser()
-    for option in ("only", "repeats", "run_repeats", "scaling_repeats", "acts", "seeds",
-                   "epochs", "scaling_seeds", "cnn_steps", "max_steps", "val_size",
-                   "accelerator"):  # fmt: skip
+    options = ("only", "repeats", "run_repeats", "scaling_repeats", "acts", "seeds", "epochs",
+               "scaling_seeds", "cnn_steps", "max_steps", "val_size", "accelerator")  # fmt: skip
+    if args.quick:  # the options --quick sets are not shown
+        words, options = [*words, "--quick"], ("only", "val_size", "accelerator")
+    for option in options:
         value = getattr(args, option)
         if value != parser.get_default(option):
             flag = "--" + option.replace("_", "-")
@@ -590,7 +603,7 @@ def doc_block(text: str, args: argparse.Namespace, plot: Path | None) -> str:
         picture = f"\n\n![wall time and peak memory against the number of runs]({link})"
     threads = "threads per side as in the table (`OMP_NUM_THREADS` set by the script)"
     gpu = "a GPU" if args.accelerator == "gpu" else None
-    return f"{text}{picture}\n\n{provenance(' '.join(words), threads, gpu=gpu)}"
+    return f"{text}{picture}\n\n{provenance(' '.join(words), threads, gpu=gpu, when=when)}"
 
 
 if __name__ == "__main__":

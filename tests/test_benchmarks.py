@@ -224,8 +224,20 @@ def test_handwritten_runs_both_sides_and_prints_their_accuracies(
     assert abs(run["hand 1"][0]["result"]["runs"][0]["test_acc"]
                - run["zoo 1"][0]["result"]["test_acc"]) <= 0.02  # fmt: skip
 
+    # --from-json writes the two blocks (and the plot beside them) without measuring again
+    docs = _doc_with_block(tmp_path / "performance.md", "handwritten")
+    docs.write_text(docs.read_text() + "<!-- handwritten-scaling:start -->\n"
+                    "<!-- handwritten-scaling:end -->\n")  # fmt: skip
+    assert handwritten.main(["--from-json", str(output), "--docs", str(docs)]) == 0
+    text = docs.read_text()
+    assert "old" not in text and text.startswith("intro\n")
+    assert text.count("`python benchmarks/handwritten.py --data-dir DIR") == 2
+    assert "![wall time and peak memory" in text and "(handwritten-scaling.png)" in text
+    assert (tmp_path / "handwritten-scaling.png").read_bytes().startswith(b"\x89PNG")
+
 
 def test_performance_doc_has_the_handwritten_block() -> None:
     text = (ROOT / "docs/performance.md").read_text()
-    assert "<!-- handwritten:start -->" in text and "<!-- handwritten:end -->" in text
+    for name in ("handwritten", "handwritten-scaling"):
+        assert f"<!-- {name}:start -->" in text and f"<!-- {name}:end -->" in text
     assert "python benchmarks/handwritten.py --data-dir DIR" in text
