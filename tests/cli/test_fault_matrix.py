@@ -366,7 +366,7 @@ def prepare(
 
     def execute() -> None:
         started = time.perf_counter()
-        completed = subprocess.run(
+        completed = cli_helpers.run_command(  # forked, unless a prefix drops rights
             command, capture_output=True, text=True, env=zoo_env(root), cwd=root, timeout=300
         )
         outcome.seconds = time.perf_counter() - started
