@@ -1,7 +1,8 @@
 """Fused groups: which runs can be trained fused (:func:`fusion_problem`), groups sized to the
 device's memory (:func:`plan_groups`), the picklable task of a group (:class:`FusedGroupTask`,
 see :mod:`zoo.comparison.fused_training`), and groups trained side by side here, each in a
-``python -m zoo.comparison.groups TASK.json`` process of its own (:func:`run_in_processes`).
+``python -m zoo.comparison.groups TASK.json`` process of its own, forked from the fork server of
+:mod:`zoo.processes` (:func:`run_in_processes`).
 """
 
 from __future__ import annotations
