@@ -45,10 +45,14 @@ class TuneResult:
         header = ["trial", "state", self.metric, "epochs", *names]
         rows = [header]
         best = self.best["number"] if self.best else None
+        again = {t["retry_of"]: t["number"] for t in self.trials if t["retry_of"] is not None}
         for t in self.trials:
             value = "" if t["value"] is None else f"{t['value']:.4f}"
             mark = " *" if t["number"] == best else ""
-            cells = [f"{t['number']}{mark}", t["state"].lower(), value, str(t["epochs"])]
+            state = t["state"].lower()
+            if t["number"] in again:  # stopped, and asked again
+                state += f" (again as {again[t['number']]})"
+            cells = [f"{t['number']}{mark}", state, value, str(t["epochs"])]
             rows.append(cells + [_short(t["params"].get(name)) for name in names])
         widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
         lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
@@ -110,10 +114,12 @@ def best_trial(study: Any) -> dict[str, Any] | None:
 
 
 def importances(study: Any) -> dict[str, float]:
-    """Optuna's parameter importances (empty with fewer than two complete trials, or where
-    the trials do not vary)."""
+    """Optuna's parameter importances (empty with fewer than two complete trials, where the
+    trials do not vary, or with one parameter: its share would be all)."""
     import optuna
 
+    if len({name for t in study.get_trials(deepcopy=False) for name in t.params}) < 2:
+        return {}
     try:
         found = optuna.importance.get_param_importances(study)
     except (ValueError, RuntimeError, ZeroDivisionError):
