@@ -124,6 +124,7 @@ def _parser() -> argparse.ArgumentParser:
     add("--seeds", type=int, default=3, help="the study's seeds [3]")
     add("--epochs", type=int, default=3, help="the study's epochs [3]")
     add("--scaling-seeds", nargs="+", type=int, default=[3, 12, 48], help="[3 12 48]")
+    add("--stacked-threads", type=int, default=None, help="the stacked loop's [one per core]")
     add("--cnn-steps", type=int, default=20, help="cnn steps timed, after 3 of warm-up [20]")
     add("--max-steps", type=int, default=None, help="stop every run after this many steps")
     add("--val-size", type=int, default=5000, help="validation images [5000]")
@@ -255,6 +256,11 @@ def zoo_run_options(args: argparse.Namespace) -> list[str]:
     return words
 
 
+def stacked_threads(args: argparse.Namespace) -> int:
+    """The stacked loop's threads: ``--stacked-threads``, by default one per core."""
+    return getattr(args, "stacked_threads", None) or CPUS
+
+
 def alternate(variants: list[Any], repeat: int) -> list[Any]:
     return variants if repeat % 2 == 0 else variants[::-1]
 
@@ -272,7 +278,7 @@ def study_part(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
     hand = ["study", "--acts", *args.acts, "--seeds", str(args.seeds), "--epochs", str(args.epochs)]
     compare = ["compare", *study_words(args.acts, args.seeds, args.epochs), "--json"]
     variants = {
-        "stacked": lambda r: bench.hand([*hand, "--stacked"], CPUS, r),
+        "stacked": lambda r: bench.hand([*hand, "--stacked"], stacked_threads(args), r),
         "fused": lambda r: bench.zoo(compare, None, r),
         "sequential": lambda r: bench.hand(hand, 1, r),
         "separate": lambda r: bench.zoo([*compare, "--separate", "--jobs", "2"], None, r),
@@ -310,7 +316,7 @@ def scaling_part(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
         hand = ["study", "--acts", *args.acts, "--seeds", str(seeds), "--epochs", "1", "--stacked"]
         compare = ["compare", *study_words(args.acts, seeds, 1), "--json"]
         variants = {
-            "stacked": lambda r, hand=hand: bench.hand(hand, CPUS, r),
+            "stacked": lambda r, hand=hand: bench.hand(hand, stacked_threads(args), r),
             "fused": lambda r, compare=compare: bench.zoo(compare, None, r),
         }
         print(f"   {seeds * len(args.acts)} runs", file=sys.stderr, flush=True)
@@ -419,7 +425,8 @@ def speed_rows(report: dict[str, Any], args: argparse.Namespace) -> list[str]:
         work = f"the study, {len(args.acts)} activations x {args.seeds} seeds x {args.epochs}"
         rows.append(
             f"| {work} epochs: {len(args.acts) * args.seeds} models stacked in one loop "
-            f"(`torch.baddbmm`) / `zoo compare` (fused, its defaults) | {CPUS} / its own "
+            f"(`torch.baddbmm`) / `zoo compare` (fused, its defaults) | {stacked_threads(args)} "
+            "/ its own "
             f"({groups(s['fused'])}) | {spread(walls(s['stacked']))} "
             f"| {spread(walls(s['fused']))} | {ratio(walls(s['fused']), walls(s['stacked']))} |"
         )
@@ -588,7 +595,8 @@ def doc_block(text: str, args: argparse.Namespace, plot: Path | None, when: str 
     words = ["python", "benchmarks/handwritten.py", "--data-dir", "DIR"]
     parser = _parser()
     options = ("only", "repeats", "run_repeats", "scaling_repeats", "acts", "seeds", "epochs",
-               "scaling_seeds", "cnn_steps", "max_steps", "val_size", "accelerator")  # fmt: skip
+               "scaling_seeds", "stacked_threads", "cnn_steps", "max_steps", "val_size",
+               "accelerator")  # fmt: skip
     if args.quick:  # the options --quick sets are not shown
         words, options = [*words, "--quick"], ("only", "val_size", "accelerator")
     for option in options:
