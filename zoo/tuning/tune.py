@@ -142,13 +142,14 @@ class _Search:
         self.trained = 0
         self.failures: list[str] = []  # in a row
         self.lines: dict[int, str] = {}  # how each trial ended, said once it is recorded
+        self.failed = 0  # trials of this worker that failed
+        self.surplus = False  # asked for a trial the study did not need
 
     def run(self) -> int:
         """Train until the study has its trials; the number this worker trained."""
         import optuna
 
-        remaining = self.trials - done(self.study)
-        if remaining <= 0:
+        if done(self.study) >= self.trials:
             self.say(f"the study has its {self.trials} trials; nothing to train")
             return 0
         from zoo.tuning.trial import TrialFailed  # Lightning: only to train
@@ -156,12 +157,25 @@ class _Search:
         states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
                   optuna.trial.TrialState.RUNNING)  # fmt: skip
         stop = optuna.study.MaxTrialsCallback(self.trials, states=states)
-        with self._interrupts():
-            self.study.optimize(
-                self._objective, n_trials=remaining, catch=(TrialFailed,),
-                callbacks=[stop, self._told], gc_after_trial=False,
-            )  # fmt: skip
+        # A failed trial does not count: ask again for those, while the study has room for them
+        # (trials neither done nor running elsewhere).
+        while (room := self.trials - self._taken()) > 0 and not self.surplus:
+            failed_before = self.failed
+            with self._interrupts():
+                self.study.optimize(
+                    self._objective, n_trials=room, catch=(TrialFailed,),
+                    callbacks=[stop, self._told], gc_after_trial=False,
+                )  # fmt: skip
+            if self.failed == failed_before:
+                break
+        if done(self.study) < self.trials and not self.surplus:
+            self.say("the study's other trials are running in other workers")
         return self.trained
+
+    def _taken(self) -> int:
+        """The trials that are done or running (those waiting are asked first, by anyone)."""
+        taken = {"COMPLETE", "PRUNED", "RUNNING"}
+        return sum(t.state.name in taken for t in self.study.get_trials(deepcopy=False))
 
     def _told(self, study: Any, trial: Any) -> None:
         """The trial's line, once the study has recorded how it ended."""
@@ -176,6 +190,7 @@ class _Search:
         earlier = self._earlier(trial)
         if earlier is None and self._surplus(trial):
             trial.set_user_attr("reason", "not trained: the study had its trials (two workers)")
+            self.surplus = True
             self.study.stop()
             raise TrialFailed("surplus")
         import optuna
@@ -192,6 +207,7 @@ class _Search:
         except TrialFailed as failed:
             trial.set_user_attr("reason", str(failed))
             self.lines[trial.number] = f"failed: {failed}"
+            self.failed += 1
             self.failures.append(str(failed))
             if len(self.failures) >= MAX_FAILURES_IN_A_ROW:  # the options, not the parameters
                 raise ZooUsageError(
