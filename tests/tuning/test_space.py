@@ -4,6 +4,9 @@ that names it."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from zoo.errors import ZooUsageError
@@ -102,3 +105,24 @@ def test_a_name_searched_twice_is_refused() -> None:
 def test_parsing_alone_needs_no_configuration() -> None:
     parameter = parse_expression(" lr = log( 1e-4 , 0.1 ) ")
     assert (parameter.name, parameter.kind, parameter.values) == ("lr", "log", (1e-4, 0.1))
+
+
+def test_help_and_listing_import_neither_optuna_nor_torch() -> None:
+    """``zoo --help``, ``zoo list`` and ``zoo tune --help`` in a fresh interpreter (what the
+    command imports is the point)."""
+    code = (
+        "import sys\n"
+        "from zoo.cli import cli\n"
+        "for args in (['--help'], ['list'], ['tune', '--help']):\n"
+        "    try:\n"
+        "        cli.main(args, prog_name='zoo', standalone_mode=False)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "heavy = [m for m in ('torch', 'lightning', 'optuna', 'sqlalchemy') if m in sys.modules]\n"
+        "print('HEAVY', heavy, file=sys.stderr)\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "HEAVY []" in completed.stderr
