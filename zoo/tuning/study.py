@@ -49,7 +49,6 @@ def import_optuna() -> Any:
             "zoo tune needs Optuna: pip install 'lightning-zoo[tune]' (or pip install optuna)"
         ) from None
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # zoo says how each trial ended
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     return optuna
 
 
@@ -216,7 +215,8 @@ def retry(study: Any, trial: Any) -> None:
 
 @contextlib.contextmanager
 def quiet() -> Iterator[None]:
-    """Optuna's experimental warnings (heartbeats, plots) silenced."""
+    """Optuna's experimental warnings (heartbeats, the plot) silenced: they are zoo's choice."""
+    optuna = import_optuna()
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         yield

@@ -95,11 +95,12 @@ def run_trial(
         raise TrialFailed(str(error)) from None
     trial.set_user_attr("worker", worker_id())
     trial.set_user_attr("config", trial_config.to_dict())
-    reported = dict(earlier.intermediate_values) if earlier is not None else {}
+    resume = _resumable(trial.user_attrs.get("resume"))
+    # A resumed run goes on from the earlier trial's epochs: their reports are this trial's.
+    reported = dict(earlier.intermediate_values) if earlier and resume else {}
     for step, value in sorted(reported.items()):
         trial.report(value, step)
     reporter = TrialReporter(trial, metric, direction, reported)
-    resume = _resumable(trial.user_attrs.get("resume"))
     folder = output_dir / "trials" / f"trial-{trial.number:04d}"
     try:
         if resume is not None:
