@@ -180,12 +180,17 @@ def _alive(pid: int) -> bool:
 
 
 def recover(study: Any) -> list[int]:
-    """Fail the ``RUNNING`` trials of dead workers on this machine and ask their parameters
-    again (:func:`retry`); the numbers of those trials. (Optuna's heartbeat does the same for
-    other machines' workers after :data:`GRACE_PERIOD` seconds.)"""
+    """Fail the ``RUNNING`` trials of dead workers and ask their parameters again
+    (:func:`retry`): on this machine those whose process has ended, elsewhere those whose
+    heartbeat is :data:`GRACE_PERIOD` seconds old (Optuna's ``fail_stale_trials``, which calls
+    :func:`retry`); the numbers of those trials."""
     optuna = import_optuna()
+    stale = optuna.trial.TrialState.RUNNING
+    before = {t.number for t in study.get_trials(deepcopy=False, states=(stale,))}
+    optuna.storages.fail_stale_trials(study)  # those without a heartbeat for GRACE_PERIOD
+    failed = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,))
+    recovered = sorted(t.number for t in failed if t.number in before)
     here = worker_id()
-    recovered = []
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         worker = trial.user_attrs.get("worker") or {}
         if worker.get("host") != here["host"] or worker.get("pid") in (None, here["pid"]):
