@@ -141,6 +141,32 @@ def run_command(
     return completed
 
 
+def start_python(code: str, *args: str, env: Mapping[str, str] | None = None, **popen: Any) -> Any:
+    """``python -c CODE ARGS`` as by :class:`subprocess.Popen`, forked from the fork server: the
+    code runs as the ``__main__`` module of a file of its own (``env``: the whole environment,
+    default this process's)."""
+    import atexit
+    import tempfile
+    import textwrap
+    import uuid
+
+    from zoo.processes import start_module
+
+    global _code_folder
+    if _code_folder is None:
+        _code_folder = tempfile.TemporaryDirectory(prefix="zoo-test-code-")
+        atexit.register(_code_folder.cleanup)
+    name = f"zoo_test_code_{uuid.uuid4().hex}"
+    (Path(_code_folder.name) / f"{name}.py").write_text(textwrap.dedent(code))
+    environment = dict(os.environ if env is None else env)
+    path = [_code_folder.name, *filter(None, [environment.get("PYTHONPATH")])]
+    environment["PYTHONPATH"] = os.pathsep.join(path)
+    return start_module(name, args, env=environment, **popen)
+
+
+_code_folder: Any = None
+
+
 def invoke_zoo(*args: str, stdin: str | None = None, **env: str) -> Result:
     """``zoo ARGS`` in this process (click's runner): the same command, without the start-up of
     a new interpreter. ``env`` is set for the call; :data:`CONTROLS` not named there are unset."""

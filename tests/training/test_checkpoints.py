@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import zoo
-from tests.cli_helpers import run_command
+from tests.cli_helpers import run_command, start_python
 from zoo.cli import cli
 from zoo.training.checkpoints import CheckpointError, load_model, read_checkpoint, save_atomically
 from zoo.training.evaluation import evaluate, predict
@@ -55,13 +54,11 @@ def _doctored(run: zoo.TrainResult, tmp_path: Path, **changes: object) -> Path:
 
 
 def _run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-        timeout=120,
-    )
+    """``python -c CODE``, forked from the fork server (torch and Lightning imported already)."""
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    with start_python(code, env={**os.environ, **env}, **pipes) as process:
+        out, err = process.communicate(timeout=120)
+    return subprocess.CompletedProcess(["python", "-c", code], process.returncode, out, err)
 
 
 # -- reading -------------------------------------------------------------------------------
@@ -295,9 +292,7 @@ def test_sigkill_while_saving_never_leaves_a_partial_checkpoint(tmp_path: Path) 
     path = tmp_path / "last.ckpt"
     save_atomically({"step": 0, "weights": torch.zeros(2_000_000)}, path)
     for delay in (0.05, 0.13, 0.31, 0.57, 0.9):
-        writer = subprocess.Popen(
-            [sys.executable, "-c", _WRITER, str(path)], stdout=subprocess.PIPE, text=True
-        )
+        writer = start_python(_WRITER, str(path), stdout=subprocess.PIPE, text=True)
         assert writer.stdout is not None and writer.stdout.readline().strip() == "ready"
         time.sleep(delay)
         writer.send_signal(signal.SIGKILL)

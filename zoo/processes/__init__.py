@@ -39,8 +39,12 @@ IMPORT_TIME_VARIABLES = (
 )  # fmt: skip
 #: At most this many servers (one per set of values of those variables) run at once.
 MAX_SERVERS = 4
-#: Variables of those that a forked process applies itself.
-APPLIED_VARIABLES = frozenset({"PYTHONPATH", "PYTHONUNBUFFERED", "OMP_NUM_THREADS"})
+#: Variables of those that a forked process applies itself, or that are read when they are used
+#: (``torch.load`` reads its two).
+APPLIED_VARIABLES = frozenset(
+    {"PYTHONPATH", "PYTHONUNBUFFERED", "OMP_NUM_THREADS", "TORCH_FORCE_WEIGHTS_ONLY_LOAD",
+     "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"}
+)  # fmt: skip
 
 
 def start_module(
