@@ -25,7 +25,7 @@ if sys.argv[1:2] == ["read"]:
 print(json.dumps({
     "argv": sys.argv[1:], "cwd": os.getcwd(), "env": os.environ.get("PROBE"),
     "path": sys.path[:2], "torch_preloaded": "torch" in sys.modules, "main": __name__,
-    "warnoptions": sys.warnoptions,
+    "warnoptions": sys.warnoptions, "parent": os.getppid(),
 }))
 print("to stderr", file=sys.stderr)
 import torch
@@ -34,6 +34,11 @@ if sys.argv[1:2] == ["exit"]:
     sys.exit(int(sys.argv[2]) if sys.argv[2].isdigit() else sys.argv[2])
 if sys.argv[1:2] == ["raise"]:
     raise ValueError("probe failed")
+if sys.argv[1:2] == ["nest"]:
+    import subprocess
+    from zoo.processes import run_module
+    code, out, _ = run_module("zoo_probe", [], stdout=subprocess.PIPE, text=True)
+    print(out.splitlines()[0])
 if sys.argv[1:2] == ["atexit"]:
     import atexit
     atexit.register(lambda: open(sys.argv[2], "w").write("ran"))
@@ -89,6 +94,12 @@ def test_its_exit_status_is_the_interpreters(
 ) -> None:
     status, _, err = run_probe(probe_site, *args)
     assert status == code and message in err
+
+
+def test_a_forked_process_forks_its_own_processes_from_the_same_server(probe_site: Path) -> None:
+    code, (seen, _, nested), err = run_probe(probe_site, "nest")
+    assert code == 0, err
+    assert nested["torch_preloaded"] and nested["parent"] == seen["parent"]  # siblings
 
 
 def test_its_atexit_handlers_run(probe_site: Path, tmp_path: Path) -> None:

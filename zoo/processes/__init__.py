@@ -115,6 +115,15 @@ def _server_for(env: Mapping[str, str]) -> Any:
     return server if server.usable_for(env) else None
 
 
+def adopt(control: socket.socket, env: Mapping[str, str]) -> None:
+    """In a process forked from a server: start this process's own processes from that server
+    too (through ``control``), rather than from a server of its own."""
+    from zoo.processes.server import Server
+
+    key = Server.key_of(env, IMPORT_TIME_VARIABLES, APPLIED_VARIABLES)
+    _servers[key] = Server.adopted(control, env, PRELOAD)
+
+
 class ForkedProcess:
     """A process forked from the server: the parts of :class:`subprocess.Popen` zoo uses
     (``pid``, ``returncode``, ``stdin``/``stdout``/``stderr``, :meth:`poll`, :meth:`wait`,

@@ -26,13 +26,11 @@ from typing import Any, NoReturn
 
 
 class Server:
-    """The handle of one server process, started with an environment (:meth:`key_of`)."""
+    """The handle of one server process, started with an environment (:meth:`key_of`), or
+    (:meth:`adopted`) the server this process was forked from."""
 
     def __init__(self, env: Mapping[str, str], preload: Sequence[str]) -> None:
-        self.env = {k: v for k, v in env.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
-        self.preload = tuple(preload)
-        self.preloaded = _files_of(preload)
-        self.lock = threading.Lock()
+        self._set(env, preload)
         ours, theirs = socket.socketpair()
         self.socket = ours
         self.process = subprocess.Popen(
@@ -43,6 +41,22 @@ class Server:
         )  # fmt: skip
         theirs.close()
         self.ready = _receive_exactly(ours, 2) == b"ok"
+
+    def _set(self, env: Mapping[str, str], preload: Sequence[str]) -> None:
+        self.env = {k: v for k, v in env.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+        self.preload = tuple(preload)
+        self.preloaded = _files_of(preload)
+        self.lock = threading.Lock()
+
+    @classmethod
+    def adopted(
+        cls, control: socket.socket, env: Mapping[str, str], preload: Sequence[str]
+    ) -> Server:
+        """The server this forked process came from, through the socket it was given."""
+        server = cls.__new__(cls)
+        server._set(env, preload)
+        server.socket, server.process, server.ready = control, None, True
+        return server
 
     @staticmethod
     def key_of(
@@ -56,7 +70,8 @@ class Server:
     def current(self) -> bool:
         """Whether the server runs, with the preloaded packages as they are installed now (a
         package installed since it started is found by the children: see :func:`_set_path`)."""
-        return self.process.poll() is None and _files_of(self.preload) == self.preloaded
+        running = self.process is None or self.process.poll() is None  # adopted: see fork()
+        return running and _files_of(self.preload) == self.preloaded
 
     def usable_for(self, env: Mapping[str, str]) -> bool:
         """Whether a process with environment ``env`` (of this server's key) may fork from it."""
@@ -127,11 +142,12 @@ def _receive_line(sock: socket.socket) -> bytes:
 
 def serve(fd: int) -> None:
     """The server's main loop (``python -c``): import the modules named on the command line,
-    say ``ok``, then fork a child for each request until the socket closes."""
+    say ``ok``, then fork a child for each request, until the socket of the process that started
+    it and those of its children (each child gets one, to start processes of its own) close."""
     import importlib
 
     control = socket.socket(fileno=fd)
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # it ends with its client
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # it ends with its clients
         signal.signal(signum, signal.SIG_IGN)
     try:
         for name in sys.argv[1:]:
@@ -141,27 +157,31 @@ def serve(fd: int) -> None:
         control.sendall(b"no")
         return
     control.sendall(b"ok")
-    children: dict[int, socket.socket] = {}
-    while True:
+    controls, children = [control], {}
+    while controls:
         _reap(children, block=False)
-        readable, _, _ = select.select([control], [], [], 0.05)
-        if not readable:
-            continue
-        message, fds, _, _ = socket.recv_fds(control, 1 << 20, 4)
-        if not message:
-            break
-        size = struct.unpack("!I", message[:4])[0]
-        body = message[4:] + _receive_exactly(control, size - len(message) + 4)
-        reply = socket.socket(fileno=fds[3])
-        pid = os.fork()
-        if pid == 0:
-            _become(json.loads(body), fds[:3], [control, reply, *children.values()],
-                    default_threads)  # fmt: skip
-            raise AssertionError("unreachable: the child ends in _become")
-        for child_fd in fds[:3]:
-            os.close(child_fd)
-        reply.sendall(f"{pid}\n".encode())
-        children[pid] = reply
+        readable, _, _ = select.select(controls, [], [], 0.05)
+        for client in readable:
+            message, fds, _, _ = socket.recv_fds(client, 1 << 20, 4)
+            if not message:
+                controls.remove(client)
+                client.close()
+                continue
+            size = struct.unpack("!I", message[:4])[0]
+            body = message[4:] + _receive_exactly(client, size - len(message) + 4)
+            reply = socket.socket(fileno=fds[3])
+            inherited, kept = socket.socketpair()
+            pid = os.fork()
+            if pid == 0:
+                _become(json.loads(body), fds[:3], inherited,
+                        [*controls, kept, reply, *children.values()], default_threads)  # fmt: skip
+                raise AssertionError("unreachable: the child ends in _become")
+            for child_fd in fds[:3]:
+                os.close(child_fd)
+            inherited.close()
+            controls.append(kept)
+            reply.sendall(f"{pid}\n".encode())
+            children[pid] = reply
     while children:
         _reap(children, block=True)
 
@@ -183,8 +203,8 @@ def _default_threads() -> int:
     return torch.get_num_threads() if "torch" in sys.modules else 0
 
 
-def _become(request: dict[str, Any], fds: Sequence[int], sockets: Iterable[socket.socket],
-            default_threads: int) -> NoReturn:  # fmt: skip
+def _become(request: dict[str, Any], fds: Sequence[int], control: socket.socket,
+            sockets: Iterable[socket.socket], default_threads: int) -> NoReturn:  # fmt: skip
     """Turn this forked child into ``python -m MODULE ARGS`` started by the request, run it,
     and end the process as that would have ended."""
     for sock in sockets:
@@ -210,6 +230,9 @@ def _become(request: dict[str, Any], fds: Sequence[int], sockets: Iterable[socke
         torch.set_num_threads(int(env.get("OMP_NUM_THREADS") or default_threads))
     for name in [name for name in sys.modules if name == "zoo" or name.startswith("zoo.")]:
         del sys.modules[name]  # zoo itself imports afresh, with this environment
+    from zoo.processes import adopt
+
+    adopt(control, env)
     sys.argv = [sys.argv[0], *request["args"]]
     _run_as_main(request["module"])
 
