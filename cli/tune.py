@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import click
 
 from zoo.cli.options import json_option, output_dir_option, run_config, run_options
+from zoo.plugin.isolation import stdout_to_stderr
 
 # zoo.tuning.tune imports no Optuna or torch at module level; they load when the command runs.
 from zoo.tuning.tune import DEFAULT_OUTPUT_DIR, METRICS, PRUNERS, SAMPLERS
@@ -117,11 +119,14 @@ def tune_command(
     def echo(line: str) -> None:
         click.echo(line, err=as_json)
 
-    result = zoo.tune(
-        search, trials=trials, config=run_config(options), output_dir=output_dir,
-        storage=storage, study_name=study_name, metric=metric, direction=direction,
-        sampler=sampler, pruner=pruner, echo=echo,
-    )  # fmt: skip
+    # With --json stdout carries the one JSON object: plugin code writing to file descriptor 1
+    # while the trials train goes to stderr, as with zoo train --json.
+    with stdout_to_stderr() if as_json else contextlib.nullcontext():
+        result = zoo.tune(
+            search, trials=trials, config=run_config(options), output_dir=output_dir,
+            storage=storage, study_name=study_name, metric=metric, direction=direction,
+            sampler=sampler, pruner=pruner, echo=echo,
+        )  # fmt: skip
     if as_json:
         click.echo(json.dumps(result.to_dict()))
         return

@@ -49,18 +49,18 @@ def assert_distinct_runs(trials: list[optuna.trial.FrozenTrial]) -> None:
 @pytest.fixture(scope="module")
 def study(tiny_mnist: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     output = tmp_path_factory.mktemp("tune")
-    result = run_zoo(*tune_args(tiny_mnist, output, "--json"))
+    result = run_zoo(*tune_args(tiny_mnist, output, "--json", trials=3))
     assert result.returncode == 0, result.stderr
     return output, json.loads(result.stdout)
 
 
 def test_a_study_trains_its_trials_and_writes_its_result(study: tuple[Path, dict]) -> None:
     output, result = study
-    assert len(result["trials"]) == 4 and result["trained"] == 4
+    assert len(result["trials"]) == 3 and result["trained"] == 3
     assert {t["state"] for t in result["trials"]} <= {"COMPLETE", "PRUNED"}
     for name in ("best.json", "trials.csv", "study.db"):
         assert (output / name).is_file()
-    assert len(list((output / "trials").glob("trial-*/*/config.json"))) == 4
+    assert len(list((output / "trials").glob("trial-*/*/config.json"))) == 3
     best = json.loads((output / "best.json").read_text())
     assert best["trial"] == result["best"]["number"]
     assert best["val_acc"] == max(t["value"] for t in result["trials"] if t["state"] == "COMPLETE")
@@ -80,11 +80,11 @@ def test_the_same_command_on_a_finished_study_trains_nothing(
     study: tuple[Path, dict], tiny_mnist: Path
 ) -> None:
     output, result = study
-    again = run_zoo(*tune_args(tiny_mnist, output))
+    again = run_zoo(*tune_args(tiny_mnist, output, trials=3))
     assert again.returncode == 0, again.stderr
-    assert "the study has its 4 trials; nothing to train" in again.stdout + again.stderr
+    assert "the study has its 3 trials; nothing to train" in again.stdout + again.stderr
     assert f"Best: trial {result['best']['number']}" in again.stdout
-    assert len(list((output / "trials").iterdir())) == 4
+    assert len(list((output / "trials").iterdir())) == 3
 
 
 #: An activation that sends its process SIGINT once, in the middle of the second trial's training
@@ -195,7 +195,7 @@ def test_a_study_created_with_another_space_is_left_untouched(
 ) -> None:
     output, _ = study
     before = hashlib.sha256((output / "study.db").read_bytes()).hexdigest()
-    args = tune_args(tiny_mnist, output)
+    args = tune_args(tiny_mnist, output, trials=3)
     args[args.index("act=choice(relu,tanh)")] = "act=choice(relu,gelu)"
     result = run_zoo(*args)
     assert result.returncode == 2
