@@ -100,9 +100,15 @@ def _server_for(env: Mapping[str, str]) -> Any:
     where a fresh interpreter must start instead."""
     if env.get(SWITCH, "1") == "0" or not hasattr(os, "fork") or not hasattr(socket, "send_fds"):
         return None
+    from zoo.processes import server as forkserver
     from zoo.processes.server import Server
 
     with _lock:
+        if forkserver.inherited is not None:  # forked: start processes from the same server
+            control, given = forkserver.inherited
+            forkserver.inherited = None
+            adopted = Server.key_of(given, IMPORT_TIME_VARIABLES, APPLIED_VARIABLES)
+            _servers[adopted] = Server.adopted(control, given, PRELOAD)
         key = Server.key_of(env, IMPORT_TIME_VARIABLES, APPLIED_VARIABLES)
         server = _servers.get(key)
         if server is not None and not server.current():  # packages installed since it started
@@ -113,15 +119,6 @@ def _server_for(env: Mapping[str, str]) -> Any:
                 return None
             server = _servers[key] = Server(env, PRELOAD)
     return server if server.usable_for(env) else None
-
-
-def adopt(control: socket.socket, env: Mapping[str, str]) -> None:
-    """In a process forked from a server: start this process's own processes from that server
-    too (through ``control``), rather than from a server of its own."""
-    from zoo.processes.server import Server
-
-    key = Server.key_of(env, IMPORT_TIME_VARIABLES, APPLIED_VARIABLES)
-    _servers[key] = Server.adopted(control, env, PRELOAD)
 
 
 class ForkedProcess:

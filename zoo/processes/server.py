@@ -24,6 +24,10 @@ import threading
 from collections.abc import Container, Iterable, Mapping, Sequence
 from typing import Any, NoReturn
 
+#: In a process forked from a server: the socket to that server and the environment the process
+#: was given, for :mod:`zoo.processes` to adopt it (set by :func:`_become`).
+inherited: tuple[socket.socket, dict[str, str]] | None = None
+
 
 class Server:
     """The handle of one server process, started with an environment (:meth:`key_of`), or
@@ -230,9 +234,9 @@ def _become(request: dict[str, Any], fds: Sequence[int], control: socket.socket,
         torch.set_num_threads(int(env.get("OMP_NUM_THREADS") or default_threads))
     for name in [name for name in sys.modules if name == "zoo" or name.startswith("zoo.")]:
         del sys.modules[name]  # zoo itself imports afresh, with this environment
-    from zoo.processes import adopt
+    import importlib
 
-    adopt(control, env)
+    importlib.import_module(__name__).inherited = (control, env)  # this module, imported afresh
     sys.argv = [sys.argv[0], *request["args"]]
     _run_as_main(request["module"])
 
