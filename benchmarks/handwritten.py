@@ -601,7 +601,7 @@ def doc_block(text: str, args: argparse.Namespace, plot: Path | None, when: str 
         words, options = [*words, "--quick"], ("only", "val_size", "accelerator")
     for option in options:
         value = getattr(args, option)
-        if value != parser.get_default(option):
+        if value != parser.get_default(option) or option == "repeats":
             flag = "--" + option.replace("_", "-")
             words += [flag, *map(str, value)] if isinstance(value, list) else [flag, str(value)]
     words += ["--docs", os.path.relpath(args.docs, HERE.parent)]
