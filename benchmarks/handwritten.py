@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         args.output.write_text(json.dumps(report, indent=2, default=str) + "\n")
     plot = args.plot or (args.docs.parent / PLOT if args.docs and "scaling" in args.only else None)
     if plot and "scaling" in report:
-        draw(report["scaling"], plot, len(args.acts))
+        draw(report["scaling"], plot, args)
     if args.docs:
         from docblocks import write_block
 
@@ -508,13 +508,17 @@ def accuracy_lines(report: dict[str, Any], args: argparse.Namespace) -> list[str
     return lines
 
 
-def scaling_lines(report: dict[str, Any], acts: int) -> list[str]:
+def scaling_lines(report: dict[str, Any], args: argparse.Namespace) -> list[str]:
     if "scaling" not in report:
         return []
+    acts, largest = len(args.acts), report["scaling"][max(report["scaling"])]
+    threads = stacked_threads(args)
     lines = [
-        f"How cost grows: the study at 1 epoch with more seeds ({acts} activations x seeds), "
+        f"How cost grows: the study at {extent(args)} with more seeds ({acts} activations x "
+        "seeds), "
         "wall time (min / median) and peak memory (the process tree's resident memory summed, "
-        "sampled every 0.2 s):",
+        f"sampled every 0.2 s); the stacked loop with {threads} thread{'s' * (threads != 1)}, "
+        f"`zoo compare` with its own ({groups(largest['fused'])} at the largest):",
         "",
         "| runs | hand-written, stacked | `zoo compare` (fused) | zoo / hand | hand-written peak "
         "MB | zoo peak MB |",
@@ -554,13 +558,18 @@ def render(report: dict[str, Any], args: argparse.Namespace, parts: tuple[str, .
             "",
         ]
     lines += accuracy_lines(report, args)
-    lines += scaling_lines(report, len(args.acts))
+    lines += scaling_lines(report, args)
     low, high = report["load_average"]
     lines.append(f"Load average {low:.1f} to {high:.1f} during the runs ({CPUS} CPUs).")
     return "\n".join(lines)
 
 
-def draw(points: dict[int, dict[str, Any]], path: Path, acts: int) -> None:
+def extent(args: argparse.Namespace) -> str:
+    """How long each run of the scaling part trains, in words."""
+    return f"1 epoch, at most {args.max_steps} steps," if args.max_steps else "1 epoch"
+
+
+def draw(points: dict[int, dict[str, Any]], path: Path, args: argparse.Namespace) -> None:
     """Wall time and peak memory against the number of runs, both sides."""
     import matplotlib
 
@@ -576,8 +585,9 @@ def draw(points: dict[int, dict[str, Any]], path: Path, acts: int) -> None:
         memory_axis.plot(runs, memory, marker="o", label=label)
     for axis, ylabel in ((time_axis, "wall time, s (median)"), (memory_axis, "peak memory, MB")):
         axis.set_xscale("log")
+        axis.minorticks_off()
         axis.set_xticks(runs, [str(n) for n in runs])
-        axis.set_xlabel(f"runs ({acts} activations x seeds), 1 epoch")
+        axis.set_xlabel(f"runs ({len(args.acts)} activations x seeds), {extent(args)}".rstrip(","))
         axis.set_ylabel(ylabel)
         axis.grid(alpha=0.3)
         axis.legend()
