@@ -205,9 +205,10 @@ def stacked_study(data: dict, args: argparse.Namespace) -> list[dict]:
         with torch.no_grad():
             for p, kept in zip(model.params, best_params, strict=True):
                 p.copy_(kept)
-    test = model.correct(*data["test"], args.batch_size) / len(data["test"][1])
+    n = len(data["test"][1])
+    test = [c / n for c in model.correct(*data["test"], args.batch_size).tolist()]
     return [
-        {"act": args.acts[i // args.seeds], "seed": i % args.seeds, "test_acc": float(test[i]),
+        {"act": args.acts[i // args.seeds], "seed": i % args.seeds, "test_acc": test[i],
          "best_val_acc": float(best[i]) if best[i] >= 0 else None}
         for i in range(m)
     ]  # fmt: skip
