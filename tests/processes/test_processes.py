@@ -45,6 +45,18 @@ if sys.argv[1:2] == ["atexit"]:
 """
 
 
+@pytest.fixture(scope="module", autouse=True)
+def own_servers() -> None:
+    """These tests start from no server: the test process's earlier tests may have left as many
+    servers as zoo.processes keeps (``MAX_SERVERS``), for environments of their own."""
+    from zoo import processes
+
+    with processes._lock:
+        for server in processes._servers.values():
+            server.retire()
+        processes._servers.clear()
+
+
 @pytest.fixture(scope="module")
 def probe_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     site = tmp_path_factory.mktemp("site")
