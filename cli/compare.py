@@ -156,6 +156,10 @@ def compare_command(
     fractions at the end, first layer's mean gradient norm) and writes comparison.csv,
     comparison.json, PNG plots and report.md to OUTPUT_DIR.
     """
+    if launcher == "local":  # the runs' fork server imports torch while this process plans
+        from zoo.processes import prepare
+
+        prepare()
     from zoo.comparison.compare import compare, compare_datasets
 
     root = ctx.find_root()

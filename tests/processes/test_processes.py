@@ -196,3 +196,12 @@ def test_a_package_installed_after_the_server_started_is_found(
     code, _, err = run_module("zoo_probe_installed_later", env=env_for(probe_site),
                               stderr=subprocess.PIPE, text=True)  # fmt: skip
     assert code == 1 and "No module named" in err  # and gone once removed
+
+
+def test_a_server_prepared_ahead_serves_the_next_process(probe_site: Path) -> None:
+    from zoo import processes
+
+    env = env_for(probe_site, PROBE="prepared")
+    processes.prepare(env)  # returns at once; the server imports meanwhile
+    code, (seen, _), _ = run_probe(probe_site, env=env)
+    assert code == 0 and seen["torch_preloaded"] and seen["env"] == "prepared"

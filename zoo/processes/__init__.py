@@ -78,6 +78,12 @@ def start_module(
     )  # fmt: skip
 
 
+def prepare(env: Mapping[str, str] | None = None) -> None:
+    """Start the server for processes with environment ``env`` (default: this process's) now,
+    without waiting for it: its imports then go on while this process works."""
+    _server_for(dict(os.environ if env is None else env), wait=False)
+
+
 def run_module(module: str, args: Sequence[str] = (), **options: Any) -> tuple[int, Any, Any]:
     """Run ``python -m MODULE ARGS`` to its end (as :func:`start_module`, ``input=`` for its
     standard input): its exit status, standard output and standard error."""
@@ -95,7 +101,7 @@ _lock = threading.Lock()
 _servers: dict[tuple[str, ...], Any] = {}
 
 
-def _server_for(env: Mapping[str, str]) -> Any:
+def _server_for(env: Mapping[str, str], wait: bool = True) -> Any:
     """The running server whose environment ``env`` may fork from, started if need be; None
     where a fresh interpreter must start instead."""
     if env.get(SWITCH, "1") == "0" or not hasattr(os, "fork") or not hasattr(socket, "send_fds"):
@@ -118,6 +124,8 @@ def _server_for(env: Mapping[str, str]) -> Any:
             if len(_servers) >= MAX_SERVERS:
                 return None
             server = _servers[key] = Server(env, PRELOAD)
+    if not wait:
+        return None
     return server if server.usable_for(env) else None
 
 

@@ -44,7 +44,15 @@ class Server:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/",
         )  # fmt: skip
         theirs.close()
-        self.ready = _receive_exactly(ours, 2) == b"ok"
+        self._ready: bool | None = None  # known once it has said so: its imports take seconds
+
+    @property
+    def ready(self) -> bool:
+        """Whether the server imported the preloaded modules (waits until it has)."""
+        with self.lock:
+            if self._ready is None:
+                self._ready = _receive_exactly(self.socket, 2) == b"ok"
+        return self._ready
 
     def _set(self, env: Mapping[str, str], preload: Sequence[str]) -> None:
         self.env = {k: v for k, v in env.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
@@ -59,7 +67,7 @@ class Server:
         """The server this forked process came from, through the socket it was given."""
         server = cls.__new__(cls)
         server._set(env, preload)
-        server.socket, server.process, server.ready = control, None, True
+        server.socket, server.process, server._ready = control, None, True
         return server
 
     @staticmethod
