@@ -211,8 +211,10 @@ class _GroupProcesses:
         self.tasks, self.env, self.echo = tasks, env, echo
         self.processes: list[Any] = []  # subprocess.Popen or zoo.processes.ForkedProcess
         self.lock, self.stopping = threading.Lock(), threading.Event()
+        self.signum = 0
 
     def forward(self, signum: int, frame: Any) -> None:
+        self.signum = signum
         self.stopping.set()
         with self.lock:
             for process in self.processes:
@@ -239,10 +241,14 @@ class _GroupProcesses:
             )  # fmt: skip
             with self.lock:
                 self.processes.append(process)
+                if self.stopping.is_set():  # the signal came while it was starting
+                    process.send_signal(self.signum)
             stdout, _ = process.communicate()
         try:
             reply = json.loads(stdout.strip().splitlines()[-1])
         except (ValueError, IndexError):
+            if self.stopping.is_set():  # stopped by the signal before it could say so
+                return {"interrupted": "stopped while it started", "signum": self.signum}
             tail = log.read_text(errors="replace").strip().splitlines()[-1:]
             return {"error": f"the group's process ended with exit {process.returncode}"
                              + (f": {tail[0]}" if tail else "")}  # fmt: skip
