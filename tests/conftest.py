@@ -30,20 +30,16 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 #: CONTRIBUTING.md): they start first, so that the two workers end together instead of one
 #: waiting alone on a long file that started last. The rest keep their order, after these.
 SLOW_FILES = (
-    "tests/comparison/test_fused.py",
-    "tests/cli/test_manage.py",
     "tests/cli/test_bad_inputs.py",
-    "tests/comparison/test_compare.py",
-    "tests/comparison/test_compare_launchers.py",
-    "tests/plugins/test_loggers.py",
-    "tests/runs/test_resume_safety.py",
-    "tests/test_benchmarks.py",
-    "tests/plugin/test_plugin_contract.py",
+    "tests/comparison/test_fused.py",
     "tests/cli/test_fault_matrix.py",
-    "tests/training/test_resume.py",
+    "tests/training/test_checkpoints.py",
+    "tests/runs/test_runs.py",
+    "tests/comparison/test_compare.py",
+    "tests/plugin/test_plugin_contract.py",
+    "tests/cli/test_manage.py",
+    "tests/plugins/test_augmentations.py",
     "tests/plugins/test_optimizers.py",
-    "tests/data/test_fast_path.py",
-    "tests/processes/test_processes.py",
 )
 
 
